@@ -1,0 +1,35 @@
+namespace PluginMm.Generators.Diagnostics;
+
+/// <summary>The stable PMM diagnostic IDs. Never reuse or renumber one; add new ones at the end.</summary>
+public static class DiagnosticIds
+{
+    /// <summary>A required hook is missing.</summary>
+    public const string MissingRequiredHook = "PMM0001";
+
+    /// <summary>A hook exists but its signature does not match.</summary>
+    public const string HookSignatureMismatch = "PMM0002";
+
+    /// <summary>A declared mode the backing cannot support.</summary>
+    public const string ModeNotSupportedByBacking = "PMM0003";
+
+    /// <summary>The type cannot carry generated code.</summary>
+    public const string TypeCannotCarryGeneratedCode = "PMM0004";
+
+    /// <summary>Two memory types with one name in a compilation.</summary>
+    public const string DuplicateMemoryTypeName = "PMM0005";
+
+    /// <summary>The memory type name is null, empty or contains whitespace/control characters.</summary>
+    public const string InvalidMemoryTypeName = "PMM0006";
+
+    /// <summary>The declared backing or modes are not values the enums define.</summary>
+    public const string UndefinedBackingOrModes = "PMM0007";
+
+    /// <summary>The project does not allow unsafe code, which the generated tables need.</summary>
+    public const string UnsafeCodeRequired = "PMM0008";
+
+    /// <summary>FilemapAdd without FilemapRemove or the other way round.</summary>
+    public const string UnpairedFilemapHook = "PMM0009";
+
+    /// <summary>A hook that can never be called given the declared backing and modes.</summary>
+    public const string UnreachableHook = "PMM0010";
+}

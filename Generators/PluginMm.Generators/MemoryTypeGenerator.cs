@@ -1,0 +1,115 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using PluginMm.Generators.Helpers;
+using PluginMm.Generators.Model;
+
+namespace PluginMm.Generators;
+
+/// <summary>
+/// Emits, for each <c>[MemoryType]</c> partial class, its <c>Ops</c> table and <c>Has&lt;Hook&gt;</c> constants, and
+/// for the assembly a <c>MemoryTypeRegistry</c> of all of them. Invalid declarations are skipped silently:
+/// <see cref="Diagnostics.MemoryTypeAnalyzer"/> reports them (PMMxxxx).
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
+{
+    /// <summary>The MSBuild property (made visible with CompilerVisibleProperty) naming the registry's namespace.</summary>
+    public const string RegistryNamespaceProperty = "build_property.PluginMmRegistryNamespace";
+
+    private readonly Lazy<Emitter> _emitter = new(() => new Emitter(), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <inheritdoc/>
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var unsafeAllowed = context.CompilationProvider
+            .Select(static (c, _) => c.Options is CSharpCompilationOptions { AllowUnsafe: true })
+            .WithTrackingName(StepNames.UnsafeAllowed);
+
+        var specs = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                HookCatalog.AttributeMetadataName,
+                static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax,
+                static (ctx, ct) => Parser.Parse(ctx, ct))
+            .WithTrackingName(StepNames.Parse)
+            .Where(static spec => spec is not null)
+            .Select(static (spec, _) => spec!)
+            .WithTrackingName(StepNames.Specs);
+
+        context.RegisterSourceOutput(specs.Combine(unsafeAllowed), (spc, pair) =>
+        {
+            if (pair.Right)
+            {
+                AddSource(spc, HintName(pair.Left.FullyQualifiedName), _emitter.Value.EmitMemoryType(pair.Left));
+            }
+        });
+
+        var registryNamespace = context.AnalyzerConfigOptionsProvider
+            .Select(static (o, _) => o.GlobalOptions.TryGetValue(RegistryNamespaceProperty, out var ns) ? ns : null)
+            .Combine(context.CompilationProvider.Select(static (c, _) => c.AssemblyName))
+            .Select(static (pair, _) => NamespaceHelper.Sanitize(string.IsNullOrWhiteSpace(pair.Left) ? pair.Right : pair.Left))
+            .WithTrackingName(StepNames.RegistryNamespace);
+
+        var registry = specs.Collect()
+            .Combine(registryNamespace)
+            .Select(static (pair, _) => Parser.BuildRegistry(pair.Left, pair.Right))
+            .WithTrackingName(StepNames.Registry);
+
+        context.RegisterSourceOutput(registry.Combine(unsafeAllowed), (spc, pair) =>
+        {
+            if (pair.Right && pair.Left.Entries.Count > 0)
+            {
+                AddSource(spc, "MemoryTypeRegistry" + MemoryTypeReader.GeneratedFileSuffix, _emitter.Value.EmitRegistry(pair.Left));
+            }
+        });
+    }
+
+    private static string HintName(string fullyQualifiedName)
+    {
+        var chars = fullyQualifiedName.Replace("global::", string.Empty).ToCharArray();
+        for (int i = 0; i < chars.Length; i++)
+        {
+            if (!(char.IsLetterOrDigit(chars[i]) || chars[i] is '.' or '_'))
+            {
+                chars[i] = '_';
+            }
+        }
+
+        return new string(chars) + MemoryTypeReader.GeneratedFileSuffix;
+    }
+
+    private static void AddSource(SourceProductionContext context, string hintName, string source)
+    {
+        try
+        {
+            context.AddSource(hintName, source);
+        }
+        catch (ArgumentException)
+        {
+            // The same hint twice means the same type was declared twice (CS0101 / CS0579 already report it):
+            // never turn the user's error into a generator crash (CS8785).
+        }
+    }
+}
+
+/// <summary>Names of the tracked incremental steps (tests assert their run reasons).</summary>
+public static class StepNames
+{
+    /// <summary>Attribute selection + symbol reading into a spec (null for invalid declarations).</summary>
+    public const string Parse = nameof(Parse);
+
+    /// <summary>The valid specs.</summary>
+    public const string Specs = nameof(Specs);
+
+    /// <summary>Whether the compilation allows unsafe code (tables take hook addresses).</summary>
+    public const string UnsafeAllowed = nameof(UnsafeAllowed);
+
+    /// <summary>The registry's namespace.</summary>
+    public const string RegistryNamespace = nameof(RegistryNamespace);
+
+    /// <summary>The registry spec (all memory types of the assembly).</summary>
+    public const string Registry = nameof(Registry);
+}
