@@ -1,0 +1,112 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Formatting;
+using Microsoft.CodeAnalysis.Simplification;
+using PluginMm.Generators.Diagnostics;
+using PluginMm.Generators.Model;
+
+namespace PluginMm.Generators.CodeFixes;
+
+/// <summary>PMM0001: adds a stub of each missing hook, with the exact signature, to the memory type.</summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddMissingHookCodeFixProvider)), Shared]
+public sealed class AddMissingHookCodeFixProvider : CodeFixProvider
+{
+    /// <summary>The equivalence key of every action of this provider (so fix-all groups them).</summary>
+    public const string EquivalenceKey = "PMM0001.AddMissingHook";
+
+    /// <inheritdoc/>
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.MissingRequiredHook);
+
+    /// <inheritdoc/>
+    public override FixAllProvider GetFixAllProvider() =>
+        FixAllProvider.Create(static async (context, document, diagnostics) => await AddHooksAsync(document, diagnostics, context.CancellationToken).ConfigureAwait(false));
+
+    /// <inheritdoc/>
+    public override Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            if (diagnostic.Properties.TryGetValue(DiagnosticDescriptors.HookProperty, out var hook) && hook is not null && HookCatalog.TryGetHook(hook, out _))
+            {
+                context.RegisterCodeFix(
+                    CodeAction.Create(
+                        $"Add hook '{hook}'",
+                        ct => AddHooksAsync(context.Document, ImmutableArray.Create(diagnostic), ct),
+                        EquivalenceKey),
+                    diagnostic);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static async Task<Document> AddHooksAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
+    {
+        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return document;
+        }
+
+        // Group the missing hooks by the class declaration they belong to, in table order, without duplicates.
+        var hooksByType = new Dictionary<TypeDeclarationSyntax, SortedSet<int>>();
+        foreach (var diagnostic in diagnostics)
+        {
+            if (!diagnostic.Properties.TryGetValue(DiagnosticDescriptors.HookProperty, out var name) || name is null
+                || !HookCatalog.TryGetHook(name, out var hook)
+                || root.FindToken(diagnostic.Location.SourceSpan.Start).Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is not { } type)
+            {
+                continue;
+            }
+
+            if (!hooksByType.TryGetValue(type, out var set))
+            {
+                hooksByType[type] = set = new SortedSet<int>();
+            }
+
+            set.Add((int)hook.Id);
+        }
+
+        if (hooksByType.Count == 0)
+        {
+            return document;
+        }
+
+        var newRoot = root.ReplaceNodes(hooksByType.Keys, (original, rewritten) =>
+        {
+            var existing = new HashSet<string>(original.Members.OfType<MethodDeclarationSyntax>().Select(m => m.Identifier.ValueText));
+            var stubs = hooksByType[original]
+                .Select(i => HookCatalog.All[i])
+                .Where(h => !existing.Contains(h.Name))
+                .Select(Stub)
+                .ToArray();
+            return rewritten.AddMembers(stubs);
+        });
+
+        var changed = document.WithSyntaxRoot(newRoot);
+        changed = await Simplifier.ReduceAsync(changed, Simplifier.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return await Formatter.FormatAsync(changed, Formatter.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A stub with the exact signature from <see cref="HookCatalog"/>; its body throws until written.</summary>
+    internal static MemberDeclarationSyntax Stub(HookDefinition hook)
+    {
+        string text =
+            hook.Signature + "\n" +
+            "{\n" +
+            "    // TODO: implement " + hook.KernelName + ".\n" +
+            "    throw new global::System.NotImplementedException();\n" +
+            "}\n";
+        var member = SyntaxFactory.ParseMemberDeclaration(text)!;
+        return member.WithAdditionalAnnotations(Simplifier.Annotation, Formatter.Annotation);
+    }
+}
