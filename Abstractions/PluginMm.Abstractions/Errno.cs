@@ -21,6 +21,8 @@ public enum Errno
     EAGAIN = 11,
     /// <summary>Out of memory.</summary>
     ENOMEM = 12,
+    /// <summary>Permission denied (e.g. opening a device node without access).</summary>
+    EACCES = 13,
     /// <summary>Bad address.</summary>
     EFAULT = 14,
     /// <summary>Device or resource busy.</summary>
