@@ -1,0 +1,88 @@
+namespace PluginMm.Backends;
+
+/// <summary>
+/// shmem / tmpfs / memfd (mm/shmem.c with the vm_uffd_ops series). Its <c>Fault</c> has no userfault code of its own
+/// under the default design: the runtime's generic <c>__do_userfault</c> pre-check (seed 000) traps MISSING and MINOR
+/// through <see cref="GetFolioNoAlloc"/>. Under the RFC design (seed 001) the single <see cref="VmFault.UserfaultRetval"/>
+/// call after the page-cache lookup reports the userfault instead.
+/// </summary>
+[MemoryType("shmem", Backing = Backing.PageCache, Modes = UffdModes.Missing | UffdModes.Wp | UffdModes.Minor)]
+public static partial class Shmem
+{
+    /// <summary>Models <c>shmem_can_userfault</c>: every mode.</summary>
+    public static bool CanUserfault(in VmaView vma, UffdModes modes) => true;
+
+    /// <summary>
+    /// Models <c>shmem_get_folio_noalloc</c> (<c>shmem_get_folio(SGP_NOALLOC)</c>): the cached folio at
+    /// <paramref name="pgoff"/>, locked and referenced, or null. Never allocates.
+    /// </summary>
+    public static Folio? GetFolioNoAlloc(Inode inode, long pgoff)
+    {
+        var folio = inode.Cache.Get(pgoff);
+        folio?.Lock();
+        return folio;
+    }
+
+    /// <summary>Models <c>shmem_mfill_folio_alloc</c>: a zeroed order-0 folio from the file's allocator, or null (ENOMEM).</summary>
+    public static Folio? AllocFolio(in VmaView vma, ulong address) => vma.File!.Allocator.Alloc();
+
+    /// <summary>
+    /// Models <c>shmem_mfill_filemap_add</c> (<c>shmem_add_to_page_cache</c>): locks the folio and inserts it at the VMA's
+    /// index for <paramref name="address"/>; EEXIST when the index is cached (another mapping filled it first).
+    /// The folio stays locked until the runtime has installed the entry.
+    /// </summary>
+    public static Errno FilemapAdd(Folio folio, in VmaView vma, ulong address)
+    {
+        folio.Lock();
+        var e = vma.File!.Cache.Add(folio, vma.PageIndex(address));
+        if (e != Errno.None)
+            folio.Unlock();
+        return e;
+    }
+
+    /// <summary>Models <c>shmem_mfill_filemap_remove</c>: takes the folio back out of the page cache and unlocks it.</summary>
+    public static void FilemapRemove(Folio folio, in VmaView vma)
+    {
+        vma.File!.Cache.Remove(folio);
+        folio.Unlock();
+    }
+
+    /// <summary>
+    /// Models <c>shmem_fault</c> → <c>shmem_get_folio_gfp(SGP_CACHE)</c>: SIGBUS beyond <c>i_size</c>; the cached folio,
+    /// or a new zeroed one added to the page cache (a racing insert wins and is used instead).
+    /// </summary>
+    public static VmFaultResult Fault(ref VmFault vmf)
+    {
+        var inode = vmf.Vma.File!;
+        if (vmf.PgOff >= inode.PageCount)
+            return VmFaultResult.SigBus;
+        var folio = inode.Cache.Get(vmf.PgOff);
+        // RFC design only (seed 001): report MINOR/MISSING from here. Always None under the default pre-check design.
+        var uffd = vmf.UserfaultRetval(folio is not null);
+        if (uffd != VmFaultResult.None)
+        {
+            folio?.Put();
+            return uffd;
+        }
+        if (folio is null)
+        {
+            var fresh = inode.Allocator.Alloc();
+            if (fresh is null)
+                return VmFaultResult.Oom;
+            fresh.SetFlags(FolioFlags.Uptodate);
+            if (inode.Cache.Add(fresh, vmf.PgOff) == Errno.None)
+            {
+                folio = fresh; // our allocation reference goes to the caller; the cache holds its own
+            }
+            else
+            {
+                fresh.Put();
+                folio = inode.Cache.Get(vmf.PgOff);
+                if (folio is null)
+                    return VmFaultResult.NoPage; // added and punched out again meanwhile: refault
+            }
+        }
+        vmf.Folio = folio;
+        return VmFaultResult.None;
+    }
+}

@@ -1,0 +1,146 @@
+namespace PluginMm.Runtime;
+
+/// <summary>
+/// An open file of a page-cache or hugetlb memory type (<c>struct file</c> + its inode): what <see cref="Mm.Mmap"/> maps.
+/// Keeps the list of VMAs that map it (<c>i_mmap</c>) so that hole punching unmaps the range from every mapping.
+/// </summary>
+public sealed class MemFile
+{
+    internal enum FileKind { Regular, GuestMemfd }
+
+    private readonly List<Vma> _mappings = new();
+
+    internal MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, FileKind kind)
+    {
+        Kernel = kernel;
+        Type = type;
+        Inode = inode;
+        Kind = kind;
+    }
+
+    /// <summary>The kernel the file lives in.</summary>
+    public ModelKernel Kernel { get; }
+
+    /// <summary>The memory type whose tables serve this file's mappings.</summary>
+    public MemoryTypeOps Type { get; }
+
+    /// <summary>The inode and its page cache.</summary>
+    public Inode Inode { get; }
+
+    internal FileKind Kind { get; }
+
+    /// <summary>Opened read-only (<c>O_RDONLY</c>): shared mappings get no <c>VM_MAYWRITE</c>.</summary>
+    public bool ReadOnly { get; init; }
+
+    /// <summary><c>i_mmap_rwsem</c>: held while the set of mappings, or a file VMA's bounds, change, and during hole punches.</summary>
+    internal Lock IMmapLock { get; } = new();
+
+    internal void AddMapping(Vma vma)
+    {
+        lock (IMmapLock) _mappings.Add(vma);
+    }
+
+    internal void RemoveMapping(Vma vma)
+    {
+        lock (IMmapLock) _mappings.Remove(vma);
+    }
+
+    /// <summary>
+    /// Models the file's <c>-&gt;mmap</c> check: guest_memfd requires GUEST_MEMFD_FLAG_MMAP (ENODEV) and MAP_SHARED
+    /// (EINVAL) (<c>kvm_gmem_mmap</c>); hugetlbfs requires huge-aligned offsets (<c>hugetlbfs_file_mmap</c>).
+    /// </summary>
+    internal Errno MmapCheck(bool shared, long offset)
+    {
+        if (Kind == FileKind.GuestMemfd)
+        {
+            if ((Inode.Flags & GuestMemfdFlags.Mmap) == 0)
+                return Errno.ENODEV;
+            if (!shared)
+                return Errno.EINVAL;
+        }
+        if ((offset & (Inode.PageSize - 1)) != 0)
+            return Errno.EINVAL;
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Models <c>fallocate(FALLOC_FL_PUNCH_HOLE)</c> / <c>shmem_fallocate</c>: unmaps the range from every mapping
+    /// (<c>unmap_mapping_range</c>, page-cache pages only: private CoW copies stay) and drops it from the page cache.
+    /// Offsets must be page aligned (EINVAL).
+    /// </summary>
+    public Errno PunchHole(long offset, long length)
+    {
+        int ps = Inode.PageSize;
+        if (offset < 0 || length <= 0 || (offset & (ps - 1)) != 0 || (length & (ps - 1)) != 0)
+            return Errno.EINVAL;
+        long first = offset / ps, end = first + length / ps;
+        lock (IMmapLock)
+        {
+            foreach (var vma in _mappings)
+                vma.Mm.ZapFileRange(vma, first, end);
+        }
+        Inode.Cache.RemoveRange(first, end);
+        return Errno.None;
+    }
+
+    /// <summary>Models <c>ftruncate</c>: sets <c>i_size</c>; shrinking punches the tail.</summary>
+    public Errno Truncate(long size)
+    {
+        if (size < 0)
+            return Errno.EINVAL;
+        long old = Inode.Size;
+        Inode.Size = size;
+        if (size < old)
+        {
+            long ps = Inode.PageSize;
+            long first = (size + ps - 1) / ps;
+            lock (IMmapLock)
+            {
+                foreach (var vma in _mappings)
+                    vma.Mm.ZapFileRange(vma, first, long.MaxValue);
+            }
+            Inode.Cache.RemoveRange(first, long.MaxValue);
+        }
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Models <c>pread</c> on the file (<c>filemap_read</c> / <c>shmem_file_read_iter</c>): copies page-cache contents
+    /// (zeros for holes) without faulting anything in. guest_memfd has no read (EINVAL, as in <c>file_read_write</c>).
+    /// </summary>
+    public Errno Pread(long offset, Span<byte> buffer)
+    {
+        if (Kind == FileKind.GuestMemfd)
+            return Errno.EINVAL;
+        if (offset < 0)
+            return Errno.EINVAL;
+        int ps = Inode.PageSize;
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            long pos = offset + done;
+            long idx = pos / ps;
+            int inPage = (int)(pos % ps);
+            int n = Math.Min(ps - inPage, buffer.Length - done);
+            var f = Inode.Cache.Get(idx);
+            if (f is null)
+                buffer.Slice(done, n).Clear();
+            else
+            {
+                f.Data.Slice(inPage, n).CopyTo(buffer.Slice(done, n));
+                f.Put();
+            }
+            done += n;
+        }
+        return Errno.None;
+    }
+
+    /// <summary>Number of folios in the page cache.</summary>
+    public int CachedFolios => Inode.Cache.Count;
+
+    /// <summary>Models closing the last reference and evicting the inode: drops the whole page cache.</summary>
+    public void Release() => Inode.Cache.RemoveRange(0, long.MaxValue);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Type.Name} file ({Inode.Size} bytes, page {Inode.PageSize})";
+}

@@ -1,0 +1,508 @@
+using PluginMm.Userfaultfd;
+
+namespace PluginMm.Runtime;
+
+/// <summary>
+/// A userfaultfd (<c>struct userfaultfd_ctx</c>, fs/userfaultfd.c) in the model: creation flags, UFFDIO_API, register /
+/// unregister through the memory types' tables, the fault message queue, blocking and wake-up, read and poll, release,
+/// and the fill ioctls (see <c>UserfaultfdCtx.Mfill.cs</c>). Implements the handler-side API <see cref="IUserfaultfd"/>.
+/// </summary>
+public sealed partial class UserfaultfdCtx : IUserfaultfd
+{
+    /// <summary><c>mmap_min_addr</c> (default 64 KiB): ranges below it are invalid.</summary>
+    public const ulong MmapMinAddr = 0x10000;
+
+    /// <summary>
+    /// The features this model supports (what UFFDIO_API reports as available). Not yet modelled, so not advertised:
+    /// EVENT_FORK/REMAP/REMOVE/UNMAP, WP_UNPOPULATED, WP_ASYNC, POISON and MOVE (issue 4). PAGEFAULT_FLAG_WP and
+    /// WP_HUGETLBFS_SHMEM are advertised because registration with MODE_WP and the WP trap in the fault path exist;
+    /// the UFFDIO_WRITEPROTECT ioctl itself is issue 4's.
+    /// </summary>
+    public const UffdFeatures SupportedFeatures = UffdFeatures.PagefaultFlagWp | UffdFeatures.MissingHugetlbfs
+        | UffdFeatures.MissingShmem | UffdFeatures.SigBus | UffdFeatures.ThreadId | UffdFeatures.MinorHugetlbfs
+        | UffdFeatures.MinorShmem | UffdFeatures.ExactAddress | UffdFeatures.WpHugetlbfsShmem;
+
+    private readonly object _q = new(); // ctx->fault_pending_wqh.lock; also the fd_wqh for readers and pollers
+    private readonly WaitQueue _pending = new(); // fault_pending_wqh: not yet read
+    private readonly WaitQueue _read = new(); // fault_wqh: read, still blocked
+    private UffdFeatures _features;
+    private int _initialized;
+    private volatile bool _released;
+    private int _mmapChanging;
+
+    private UserfaultfdCtx(Mm mm, int flags)
+    {
+        Mm = mm;
+        NonBlocking = (flags & Uapi.O_NONBLOCK) != 0;
+        UserModeOnly = (flags & Uapi.UFFD_USER_MODE_ONLY) != 0;
+    }
+
+    /// <summary>The address space this userfaultfd serves (<c>ctx-&gt;mm</c>).</summary>
+    public Mm Mm { get; }
+
+    /// <inheritdoc/>
+    public int PageSize => Folio.BasePageSize;
+
+    /// <inheritdoc/>
+    public bool NonBlocking { get; }
+
+    /// <summary>Created with UFFD_USER_MODE_ONLY: kernel-mode faults get SIGBUS instead of a message.</summary>
+    public bool UserModeOnly { get; }
+
+    /// <inheritdoc/>
+    public UffdFeatures Features => _features;
+
+    /// <summary><c>userfaultfd_is_initialized</c>: UFFDIO_API succeeded.</summary>
+    public bool Initialized => Volatile.Read(ref _initialized) != 0;
+
+    /// <summary><c>ctx-&gt;released</c>: the fd was closed.</summary>
+    public bool Released => _released;
+
+    /// <summary>Faults queued and not yet read (<c>fdinfo</c> "pending" counts these plus read ones).</summary>
+    public int PendingCount { get { lock (_q) return _pending.Count; } }
+
+    /// <summary>Faulting tasks that are queued (read or not) and not yet woken.</summary>
+    public int WaitingCount { get { lock (_q) return _pending.Count + _read.Count; } }
+
+    /// <summary>
+    /// <c>ctx-&gt;mmap_changing</c>: while positive (a non-cooperative event is in flight), the fill ioctls fail with EAGAIN.
+    /// Issue 4's events raise and lower it.
+    /// </summary>
+    internal int MmapChanging => Volatile.Read(ref _mmapChanging);
+
+    internal void MmapChangingBegin() => Interlocked.Increment(ref _mmapChanging);
+
+    internal void MmapChangingEnd() => Interlocked.Decrement(ref _mmapChanging);
+
+    /// <summary>
+    /// Models <c>userfaultfd(2)</c> / <c>new_userfaultfd</c> (fs/userfaultfd.c): EPERM when neither USER_MODE_ONLY, nor
+    /// CAP_SYS_PTRACE, nor the sysctl allows handling kernel faults (syscall only); EINVAL for unknown flags.
+    /// </summary>
+    internal static Errno Create(Mm mm, int flags, bool checkPrivilege, out UserfaultfdCtx? ctx)
+    {
+        ctx = null;
+        if (checkPrivilege && (flags & Uapi.UFFD_USER_MODE_ONLY) == 0 && !mm.HasCapSysPtrace && !mm.Kernel.UnprivilegedUserfaultfd)
+            return Errno.EPERM;
+        if ((flags & ~(Uapi.O_CLOEXEC | Uapi.O_NONBLOCK | Uapi.UFFD_USER_MODE_ONLY)) != 0)
+            return Errno.EINVAL;
+        ctx = new UserfaultfdCtx(mm, flags);
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Models <c>userfaultfd_api</c> (fs/userfaultfd.c): api must be 0xAA; EVENT_FORK needs CAP_SYS_PTRACE (EPERM);
+    /// WP_ASYNC implies WP_UNPOPULATED; any unsupported bit → EINVAL; a second call → EINVAL. On every error the
+    /// outputs are zero, as the kernel zeroes the struct.
+    /// </summary>
+    public UffdioResult Api(ulong api, UffdFeatures features, out UffdFeatures available, out UffdIoctls ioctls)
+    {
+        available = 0;
+        ioctls = 0;
+        if (_released)
+            return UffdioResult.Fail(Errno.EBADF);
+        if (api != Uapi.UFFD_API)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if ((features & UffdFeatures.EventFork) != 0 && !Mm.HasCapSysPtrace)
+            return UffdioResult.Fail(Errno.EPERM);
+        if ((features & UffdFeatures.WpAsync) != 0)
+            features |= UffdFeatures.WpUnpopulated;
+        if ((features & ~SupportedFeatures) != 0)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if (Interlocked.CompareExchange(ref _initialized, 1, 0) != 0)
+            return UffdioResult.Fail(Errno.EINVAL);
+        _features = features;
+        available = SupportedFeatures;
+        ioctls = Uapi.UFFD_API_IOCTLS;
+        return UffdioResult.Ok;
+    }
+
+    // ---------------------------------------------------------------- the fault side
+
+    /// <summary>
+    /// Models <c>handle_userfault</c> (fs/userfaultfd.c). Called with the mmap read lock held. SIGBUS when the VMA has no
+    /// ctx, the ctx has UFFD_FEATURE_SIGBUS, a kernel-mode fault meets a USER_MODE_ONLY ctx, or the caller cannot drop
+    /// the lock (no FAULT_FLAG_ALLOW_RETRY); RETRY at once (lock kept) for RETRY_NOWAIT; RETRY (lock released) when the ctx
+    /// is released. Otherwise queues the message, re-checks the page table (<see cref="Mm.UserfaultfdMustWait"/>),
+    /// releases the lock, sleeps until woken and returns VM_FAULT_RETRY. Allocates nothing.
+    /// </summary>
+    internal static VmFaultResult HandleUserfault(Mm mm, Vma vma, ref VmFault vmf, VmFlags reason, ModelTask task)
+    {
+        var ctx = vma.UffdCtx;
+        if (ctx is null)
+            return VmFaultResult.SigBus;
+        if ((ctx._features & UffdFeatures.SigBus) != 0)
+            return VmFaultResult.SigBus;
+        if ((vmf.Flags & FaultFlags.User) == 0 && ctx.UserModeOnly)
+            return VmFaultResult.SigBus;
+        if ((vmf.Flags & FaultFlags.AllowRetry) == 0)
+            return VmFaultResult.SigBus;
+        if ((vmf.Flags & FaultFlags.RetryNoWait) != 0)
+            return VmFaultResult.Retry;
+        if (ctx._released)
+        {
+            mm.MmapLock.ExitReadLock();
+            return VmFaultResult.Retry;
+        }
+
+        var w = task.Waiter;
+        var flags = UffdPagefaultFlags.None;
+        if (vmf.IsWrite) flags |= UffdPagefaultFlags.Write;
+        if (reason == VmFlags.UffdWp) flags |= UffdPagefaultFlags.Wp;
+        if (reason == VmFlags.UffdMinor) flags |= UffdPagefaultFlags.Minor;
+        ulong address = (ctx._features & UffdFeatures.ExactAddress) != 0
+            ? vmf.RealAddress
+            : vmf.Address & ~((ulong)Folio.BasePageSize - 1);
+        uint ptid = (ctx._features & UffdFeatures.ThreadId) != 0 ? (uint)task.Tid : 0;
+        w.Msg = UffdMsg.Pagefault(flags, address, ptid);
+        w.Address = address;
+        w.Event.Reset();
+        lock (ctx._q)
+            ctx._pending.Add(w);
+
+        bool mustWait = mm.UserfaultfdMustWait(vma, vmf.Address, reason);
+        mm.MmapLock.ExitReadLock();
+        if (mustWait && !ctx._released)
+        {
+            lock (ctx._q)
+                Monitor.PulseAll(ctx._q); // wake_up_poll(&ctx->fd_wqh, EPOLLIN)
+            w.Event.Wait();
+        }
+        lock (ctx._q)
+        {
+            w.Queue?.Remove(w);
+        }
+        return VmFaultResult.Retry;
+    }
+
+    /// <summary>
+    /// Models <c>wake_userfault</c> / <c>__wake_userfault</c> (fs/userfaultfd.c): wakes every queued faulter, read or not,
+    /// whose address is in [start, start+len) (len 0 = all).
+    /// </summary>
+    internal void WakeRange(ulong start, ulong len)
+    {
+        lock (_q)
+        {
+            WakeQueue(_pending, start, len);
+            WakeQueue(_read, start, len);
+        }
+    }
+
+    private static void WakeQueue(WaitQueue q, ulong start, ulong len)
+    {
+        var w = q.Head;
+        while (w is not null)
+        {
+            var next = w.Next;
+            if (len == 0 || (w.Address >= start && w.Address - start < len))
+            {
+                q.Remove(w);
+                w.Event.Set();
+            }
+            w = next;
+        }
+    }
+
+    // ---------------------------------------------------------------- read / poll
+
+    /// <summary>
+    /// Models <c>userfaultfd_read_iter</c> (fs/userfaultfd.c): EINVAL before UFFDIO_API or for a buffer smaller than one
+    /// message; blocks for the first message unless non-blocking (then EAGAIN); reads pending faults oldest first and moves
+    /// them to the read queue (their tasks stay blocked until woken). <c>Field</c> = messages read. A read on a closed fd,
+    /// or one blocked when it is closed, returns EBADF (model: the fd is gone).
+    /// </summary>
+    public UffdioResult Read(Span<UffdMsg> buffer)
+    {
+        if (_released)
+            return UffdioResult.Fail(Errno.EBADF);
+        if (!Initialized || buffer.Length == 0)
+            return UffdioResult.Fail(Errno.EINVAL);
+        lock (_q)
+        {
+            while (true)
+            {
+                if (_released)
+                    return UffdioResult.Fail(Errno.EBADF);
+                int n = 0;
+                while (n < buffer.Length && _pending.Head is { } w)
+                {
+                    _pending.Remove(w);
+                    _read.Add(w);
+                    buffer[n++] = w.Msg;
+                }
+                // TODO(issue 4): non-cooperative events (FORK/REMAP/REMOVE/UNMAP) are read after faults.
+                if (n > 0)
+                    return new UffdioResult(Errno.None, n);
+                if (NonBlocking)
+                    return UffdioResult.Fail(Errno.EAGAIN);
+                Monitor.Wait(_q);
+            }
+        }
+    }
+
+    /// <summary>Reads one message (a convenience over <see cref="Read(Span{UffdMsg})"/>).</summary>
+    public UffdioResult ReadOne(out UffdMsg msg)
+    {
+        Span<UffdMsg> one = stackalloc UffdMsg[1];
+        var r = Read(one);
+        msg = r.Succeeded ? one[0] : default;
+        return r;
+    }
+
+    /// <summary>
+    /// Models <c>userfaultfd_poll</c> (fs/userfaultfd.c): EPOLLERR before UFFDIO_API or on a blocking fd; EPOLLIN when a
+    /// fault is pending; HangUp once released. Waits up to <paramref name="timeoutMs"/> (-1 = forever).
+    /// </summary>
+    public PollResult Poll(int timeoutMs)
+    {
+        if (_released)
+            return PollResult.HangUp;
+        if (!Initialized || !NonBlocking)
+            return PollResult.Error;
+        long deadline = timeoutMs < 0 ? long.MaxValue : Environment.TickCount64 + timeoutMs;
+        lock (_q)
+        {
+            while (true)
+            {
+                if (_released)
+                    return PollResult.HangUp;
+                if (_pending.Count > 0)
+                    return PollResult.Readable;
+                long now = Environment.TickCount64;
+                if (now >= deadline)
+                    return PollResult.Timeout;
+                int wait = deadline == long.MaxValue ? Timeout.Infinite : (int)Math.Min(int.MaxValue, deadline - now);
+                Monitor.Wait(_q, wait);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- register
+
+    /// <summary><c>validate_range</c> / <c>validate_unaligned_range</c> (fs/userfaultfd.c).</summary>
+    internal static Errno ValidateRange(ulong start, ulong len, bool requireAlignedStart = true)
+    {
+        if (requireAlignedStart && (start & (Folio.BasePageSize - 1)) != 0)
+            return Errno.EINVAL;
+        if ((len & (Folio.BasePageSize - 1)) != 0 || len == 0)
+            return Errno.EINVAL;
+        if (start < MmapMinAddr || start >= ModelKernel.TaskSize || len > ModelKernel.TaskSize - start)
+            return Errno.EINVAL;
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Models <c>vma_can_userfault</c> (mm/userfaultfd.c, vm_uffd_ops series + seed 000) through the VMA's table: no
+    /// <c>CanUserfault</c> → false; VM_DROPPABLE → false; WP_ASYNC with WP only → true; a file-backed, non-hugetlb VMA whose
+    /// table lacks <c>GetFolioNoAlloc</c> → false (the run-time twin of PMM0001: <c>__do_userfault</c> needs it); then the
+    /// type's own <c>CanUserfault</c>.
+    /// </summary>
+    /// <remarks>Model addition: modes outside the type's declared <see cref="MemoryTypeOps.Modes"/> are refused too.</remarks>
+    internal static unsafe bool VmaCanUserfault(Vma vma, UffdModes modes, bool wpAsync)
+    {
+        var ops = vma.Type.UffdOps;
+        if (ops.CanUserfault == null)
+            return false;
+        if ((vma.Flags & VmFlags.Droppable) != 0)
+            return false;
+        if (wpAsync && modes == UffdModes.Wp)
+            return true;
+        if (!vma.IsAnonymous && !vma.IsHugetlb && ops.GetFolioNoAlloc == null)
+            return false;
+        if ((modes & ~vma.Type.Modes) != 0)
+            return false;
+        var view = vma.View;
+        return ops.CanUserfault(in view, modes);
+    }
+
+    private static VmFlags ToVmFlags(UffdModes m)
+        => ((m & UffdModes.Missing) != 0 ? VmFlags.UffdMissing : 0)
+         | ((m & UffdModes.Wp) != 0 ? VmFlags.UffdWp : 0)
+         | ((m & UffdModes.Minor) != 0 ? VmFlags.UffdMinor : 0);
+
+    private static UffdModes ToModes(VmFlags f)
+        => ((f & VmFlags.UffdMissing) != 0 ? UffdModes.Missing : 0)
+         | ((f & VmFlags.UffdWp) != 0 ? UffdModes.Wp : 0)
+         | ((f & VmFlags.UffdMinor) != 0 ? UffdModes.Minor : 0);
+
+    /// <summary>
+    /// Models <c>userfaultfd_register</c> (fs/userfaultfd.c) in its validation order: EINVAL before UFFDIO_API, for mode 0
+    /// or unknown bits, a bad range, no VMA in the range, a hugetlb start or end off a huge-page boundary, or a VMA the
+    /// type refuses (<see cref="VmaCanUserfault"/>); EPERM without VM_MAYWRITE; EBUSY when another userfaultfd owns a VMA;
+    /// ENOMEM when the mm has exited. Holes between VMAs are tolerated. VMAs already registered here with a superset of
+    /// the modes are left as they are. <paramref name="ioctls"/> is the kernel's mask: the basic set if any VMA is hugetlb,
+    /// without WRITEPROTECT unless MODE_WP, without CONTINUE unless MODE_MINOR.
+    /// </summary>
+    public UffdioResult Register(ulong start, ulong len, UffdModes mode, out UffdIoctls ioctls)
+    {
+        ioctls = 0;
+        if (_released)
+            return UffdioResult.Fail(Errno.EBADF);
+        if (!Initialized)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if (mode == 0 || (mode & ~(UffdModes.Missing | UffdModes.Wp | UffdModes.Minor)) != 0)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if (ValidateRange(start, len) != Errno.None)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if (Mm.Exited)
+            return UffdioResult.Fail(Errno.ENOMEM);
+        VmFlags req = ToVmFlags(mode);
+        ulong end = start + len;
+        bool basic = false;
+        Mm.MmapLock.EnterWriteLock();
+        try
+        {
+            if (Mm.Exited)
+                return UffdioResult.Fail(Errno.ENOMEM);
+            var vmas = Mm.VmasIn(start, end);
+            if (vmas.Count == 0)
+                return UffdioResult.Fail(Errno.EINVAL);
+            if (vmas[0].IsHugetlb && (start & ((ulong)vmas[0].PageSize - 1)) != 0)
+                return UffdioResult.Fail(Errno.EINVAL);
+            bool wpAsync = (_features & UffdFeatures.WpAsync) != 0;
+            foreach (var cur in vmas)
+            {
+                if (!VmaCanUserfault(cur, mode, wpAsync))
+                    return UffdioResult.Fail(Errno.EINVAL);
+                if ((cur.Flags & VmFlags.MayWrite) == 0)
+                    return UffdioResult.Fail(Errno.EPERM);
+                if (cur.IsHugetlb && end <= cur.End && end > cur.Start && (end & ((ulong)cur.PageSize - 1)) != 0)
+                    return UffdioResult.Fail(Errno.EINVAL);
+                if (cur.UffdCtx is not null && !ReferenceEquals(cur.UffdCtx, this))
+                    return UffdioResult.Fail(Errno.EBUSY);
+                if (cur.IsHugetlb)
+                    basic = true;
+            }
+            foreach (var cur in vmas)
+            {
+                if (ReferenceEquals(cur.UffdCtx, this) && (cur.Flags & req) == req)
+                    continue;
+                ulong s = Math.Max(start, cur.Start), e = Math.Min(end, cur.End);
+                Mm.SplitAround(s, e);
+                var target = Mm.VmaLookup(s)!;
+                target.Flags = (target.Flags & ~VmFlags.UffdFlags) | req;
+                target.UffdCtx = this;
+            }
+        }
+        finally { Mm.MmapLock.ExitWriteLock(); }
+
+        ioctls = basic ? Uapi.UFFD_API_RANGE_IOCTLS_BASIC : Uapi.UFFD_API_RANGE_IOCTLS;
+        if ((mode & UffdModes.Wp) == 0) ioctls &= ~UffdIoctls.WriteProtect;
+        if ((mode & UffdModes.Minor) == 0) ioctls &= ~UffdIoctls.Continue;
+        return UffdioResult.Ok;
+    }
+
+    /// <summary>
+    /// Models <c>userfaultfd_unregister</c> (fs/userfaultfd.c): EINVAL before UFFDIO_API, for a bad range, no VMA, a
+    /// misaligned hugetlb start, a VMA owned by another userfaultfd, or a VMA that cannot be userfault-registered at all;
+    /// ENOMEM when the mm has exited. MISSING-registered VMAs wake their pending faults first ("so they will not hang");
+    /// uffd-wp bits are cleared; unregistered VMAs in the range are skipped.
+    /// </summary>
+    public UffdioResult Unregister(ulong start, ulong len)
+    {
+        if (_released)
+            return UffdioResult.Fail(Errno.EBADF);
+        if (!Initialized || ValidateRange(start, len) != Errno.None)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if (Mm.Exited)
+            return UffdioResult.Fail(Errno.ENOMEM);
+        ulong end = start + len;
+        Mm.MmapLock.EnterWriteLock();
+        try
+        {
+            if (Mm.Exited)
+                return UffdioResult.Fail(Errno.ENOMEM);
+            var vmas = Mm.VmasIn(start, end);
+            if (vmas.Count == 0)
+                return UffdioResult.Fail(Errno.EINVAL);
+            if (vmas[0].IsHugetlb && (start & ((ulong)vmas[0].PageSize - 1)) != 0)
+                return UffdioResult.Fail(Errno.EINVAL);
+            bool wpAsync = (_features & UffdFeatures.WpAsync) != 0;
+            foreach (var cur in vmas)
+            {
+                if (cur.UffdCtx is not null && !ReferenceEquals(cur.UffdCtx, this))
+                    return UffdioResult.Fail(Errno.EINVAL);
+                if (!VmaCanUserfault(cur, ToModes(cur.Flags), wpAsync))
+                    return UffdioResult.Fail(Errno.EINVAL);
+            }
+            foreach (var cur in vmas)
+            {
+                if (cur.UffdCtx is null)
+                    continue;
+                ulong s = Math.Max(start, cur.Start), e = Math.Min(end, cur.End);
+                if (cur.UffdMissing)
+                    WakeRange(start, cur.End - start);
+                Mm.SplitAround(s, e);
+                var target = Mm.VmaLookup(s)!;
+                if (target.UffdWp)
+                    Mm.ClearUffdWp(target, target.Start, target.End);
+                target.Flags &= ~VmFlags.UffdFlags;
+                target.UffdCtx = null;
+            }
+        }
+        finally { Mm.MmapLock.ExitWriteLock(); }
+        return UffdioResult.Ok;
+    }
+
+    /// <summary>Models <c>userfaultfd_wake</c> (fs/userfaultfd.c): EINVAL before UFFDIO_API or for a bad range; registration is not checked.</summary>
+    public UffdioResult Wake(ulong start, ulong len)
+    {
+        if (_released)
+            return UffdioResult.Fail(Errno.EBADF);
+        if (!Initialized || ValidateRange(start, len) != Errno.None)
+            return UffdioResult.Fail(Errno.EINVAL);
+        WakeRange(start, len);
+        return UffdioResult.Ok;
+    }
+
+    /// <summary>UFFDIO_WRITEPROTECT. TODO(issue 4): not modelled yet; returns EINVAL.</summary>
+    public UffdioResult WriteProtect(ulong start, ulong len, UffdWriteProtectMode mode)
+        => UffdioResult.Fail(_released ? Errno.EBADF : Errno.EINVAL); // TODO(issue 4): mwriteprotect_range
+
+    /// <summary>UFFDIO_POISON. TODO(issue 4): not modelled yet; returns EINVAL (field not written).</summary>
+    public UffdioResult Poison(ulong start, ulong len, UffdPoisonMode mode)
+        => UffdioResult.Fail(_released ? Errno.EBADF : Errno.EINVAL); // TODO(issue 4): mfill_atomic_poison
+
+    /// <summary>UFFDIO_MOVE. TODO(issue 4): not modelled yet; returns EINVAL (field not written).</summary>
+    public UffdioResult Move(ulong dst, ulong src, ulong len, UffdMoveMode mode)
+        => UffdioResult.Fail(_released ? Errno.EBADF : Errno.EINVAL); // TODO(issue 4): move_pages
+
+    // ---------------------------------------------------------------- release
+
+    /// <summary>
+    /// Models <c>userfaultfd_release</c> (fs/userfaultfd.c): marks the ctx released, unregisters every VMA of the mm it
+    /// owns (clearing uffd-wp bits) under the mmap write lock, then wakes every queued faulter (they return
+    /// VM_FAULT_RETRY and refault against now-unregistered memory) and every reader and poller.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_released)
+            return;
+        _released = true;
+        if (!Mm.Exited)
+        {
+            Mm.MmapLock.EnterWriteLock();
+            try
+            {
+                foreach (var v in Mm.VmaList)
+                {
+                    if (!ReferenceEquals(v.UffdCtx, this))
+                        continue;
+                    if (v.UffdWp)
+                        Mm.ClearUffdWp(v, v.Start, v.End);
+                    v.Flags &= ~VmFlags.UffdFlags;
+                    v.UffdCtx = null;
+                }
+            }
+            finally { Mm.MmapLock.ExitWriteLock(); }
+        }
+        lock (_q)
+        {
+            WakeQueue(_pending, 0, 0);
+            WakeQueue(_read, 0, 0);
+            Monitor.PulseAll(_q);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"userfaultfd (pending {PendingCount}, features {_features})";
+}
