@@ -47,6 +47,9 @@ public sealed class Inode
 
     /// <summary>The page cache (<c>inode->i_mapping</c>).</summary>
     public AddressSpace Cache { get; }
+
+    /// <summary>Data private to the memory type (<c>inode->i_private</c>), e.g. the image a file's pages are read from.</summary>
+    public object? PrivateData { get; set; }
 }
 
 /// <summary>

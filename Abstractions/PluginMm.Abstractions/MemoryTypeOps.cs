@@ -80,6 +80,24 @@ public sealed class MemoryTypeOps
     /// <summary>The <c>vm_uffd_ops</c> part.</summary>
     public readonly VmUffdOps UffdOps;
 
+    /// <summary>The table points to a <c>Fault</c> hook.</summary>
+    public unsafe bool HasFault => VmOps.Fault != null;
+
+    /// <summary>The table points to a <c>CanUserfault</c> hook.</summary>
+    public unsafe bool HasCanUserfault => UffdOps.CanUserfault != null;
+
+    /// <summary>The table points to a <c>GetFolioNoAlloc</c> hook.</summary>
+    public unsafe bool HasGetFolioNoAlloc => UffdOps.GetFolioNoAlloc != null;
+
+    /// <summary>The table points to an <c>AllocFolio</c> hook.</summary>
+    public unsafe bool HasAllocFolio => UffdOps.AllocFolio != null;
+
+    /// <summary>The table points to a <c>FilemapAdd</c> hook.</summary>
+    public unsafe bool HasFilemapAdd => UffdOps.FilemapAdd != null;
+
+    /// <summary>The table points to a <c>FilemapRemove</c> hook.</summary>
+    public unsafe bool HasFilemapRemove => UffdOps.FilemapRemove != null;
+
     /// <inheritdoc/>
     public override string ToString() => $"{Name} ({Backing}, {Modes})";
 }
