@@ -122,7 +122,7 @@ public sealed partial class MemoryTypeGenerator
         private static string BackingExpression(int backing) =>
             HookCatalog.IsDefinedBacking(backing)
                 ? "global::PluginMm.Backing." + HookCatalog.BackingName(backing)
-                : "(global::PluginMm.Backing)" + backing.ToString(CultureInfo.InvariantCulture);
+                : "(global::PluginMm.Backing)(" + backing.ToString(CultureInfo.InvariantCulture) + ")";
 
         private static string ModesExpression(ulong modes)
         {
