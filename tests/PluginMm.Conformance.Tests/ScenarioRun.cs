@@ -1,0 +1,284 @@
+using System.Globalization;
+using PluginMm.Userfaultfd;
+
+namespace PluginMm.Conformance;
+
+/// <summary>A scenario cannot run on a target (missing feature or memory type); the reason is reported, never a pass.</summary>
+public sealed class ScenarioSkippedException(string reason) : Exception(reason);
+
+/// <summary>
+/// One scenario on one target: performs every step through <see cref="IUffdTarget"/> and <see cref="IUserfaultfd"/>
+/// and records the canonical trace — messages read (event, flags, page offset from area start), every ioctl's errno
+/// and result field, access outcomes, and the final bytes of each page as a hash. Addresses are written relative to
+/// the area (<c>p3</c>, or <c>a3</c> in the alias) so traces from different address spaces compare equal.
+/// </summary>
+public sealed class ScenarioRun : IDisposable
+{
+    /// <summary>Hang guard for every wait.</summary>
+    public static readonly TimeSpan HangTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly List<string> _trace = [];
+    private readonly List<ITargetArea> _areas = [];
+    private readonly List<ITargetTask> _tasks = [];
+
+    /// <summary>Starts a run: opens the userfaultfd and maps the area.</summary>
+    public ScenarioRun(IUffdTarget target, MemType type, int pages)
+    {
+        Target = target;
+        Type = type;
+        var reason = target.Unsupported(type);
+        if (reason is not null)
+            throw new ScenarioSkippedException($"{type.Name()} on {target.Name}: {reason}");
+        Uffd = target.OpenUffd();
+        Area = MapExtra(type, pages);
+    }
+
+    /// <summary>The target.</summary>
+    public IUffdTarget Target { get; }
+
+    /// <summary>The memory type under test.</summary>
+    public MemType Type { get; }
+
+    /// <summary>The userfaultfd.</summary>
+    public IUserfaultfd Uffd { get; private set; }
+
+    /// <summary>The area under test.</summary>
+    public ITargetArea Area { get; }
+
+    /// <summary>Page size of the area.</summary>
+    public int PageSize => Area.PageSize;
+
+    /// <summary>The canonical trace so far.</summary>
+    public IReadOnlyList<string> Trace => _trace;
+
+    /// <summary>Maps another area (e.g. a UFFDIO_MOVE source); disposed with the run.</summary>
+    public ITargetArea MapExtra(MemType type, int pages)
+    {
+        var a = Target.Map(type, pages);
+        _areas.Add(a);
+        return a;
+    }
+
+    /// <summary>Address of page <paramref name="page"/> of the area (or alias).</summary>
+    public ulong P(int page, bool alias = false) => (alias ? Area.AliasStart : Area.Start) + (ulong)page * (ulong)PageSize;
+
+    /// <summary>Records a free-form line.</summary>
+    public void Note(string line) => _trace.Add(line);
+
+    /// <summary>A deterministic page-sized pattern.</summary>
+    public byte[] Pattern(int seed)
+    {
+        var b = new byte[PageSize];
+        uint x = (uint)(seed * 2654435761u + 1);
+        for (int i = 0; i < b.Length; i++)
+        {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            b[i] = (byte)x;
+        }
+        return b;
+    }
+
+    private string Where(ulong address, bool end = false)
+    {
+        foreach (var (a, tag) in Bases())
+        {
+            ulong len = (ulong)a.Pages * (ulong)a.PageSize;
+            if (a.start != 0 && address >= a.start && (address < a.start + len || (end && address == a.start + len)))
+            {
+                ulong off = address - a.start;
+                ulong page = off / (ulong)a.PageSize, rest = off % (ulong)a.PageSize;
+                return rest == 0 ? $"{tag}{page}" : $"{tag}{page}+0x{rest:x}";
+            }
+        }
+        return $"0x{address:x}";
+    }
+
+    private IEnumerable<((ulong start, int Pages, int PageSize), string)> Bases()
+    {
+        for (int i = 0; i < _areas.Count; i++)
+        {
+            var a = _areas[i];
+            string prefix = i == 0 ? "" : $"x{i}.";
+            yield return ((a.Start, a.Pages, a.PageSize), prefix + "p");
+            yield return ((a.AliasStart, a.Pages, a.PageSize), prefix + "a");
+        }
+    }
+
+    private string Len(ulong len) => len % (ulong)PageSize == 0 ? $"{len / (ulong)PageSize}pg" : $"0x{len:x}";
+
+    private static string R(UffdioResult r) => r.Errno == Errno.None ? $"ok field={F(r.Field)}" : $"{r.Errno} field={F(r.Field)}";
+
+    private static string F(long field) => field < 0 ? $"-{(Errno)(int)-field}" : field.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>UFFDIO_API; throws <see cref="ScenarioSkippedException"/> when the target lacks a required feature.</summary>
+    public void Api(UffdFeatures features)
+    {
+        var r = Uffd.Api(Uapi.UFFD_API, features, out var available, out var ioctls);
+        if (!r.Succeeded)
+        {
+            var probe = Target.OpenUffd();
+            probe.Api(Uapi.UFFD_API, UffdFeatures.None, out available, out _);
+            probe.Dispose();
+            throw new ScenarioSkippedException($"{Target.Name} lacks features {features & ~available}");
+        }
+        _trace.Add($"api {features} -> {R(r)} ioctls={ioctls}");
+    }
+
+    /// <summary>UFFDIO_REGISTER.</summary>
+    public UffdioResult Register(ulong start, ulong len, UffdModes modes)
+    {
+        var r = Uffd.Register(start, len, modes, out var ioctls);
+        _trace.Add($"register {Where(start)} {Len(len)} {modes} -> {R(r)} ioctls={ioctls}");
+        return r;
+    }
+
+    /// <summary>UFFDIO_UNREGISTER.</summary>
+    public UffdioResult Unregister(ulong start, ulong len) => Log($"unregister {Where(start)} {Len(len)}", Uffd.Unregister(start, len));
+
+    /// <summary>UFFDIO_WAKE.</summary>
+    public UffdioResult Wake(ulong start, ulong len) => Log($"wake {Where(start)} {Len(len)}", Uffd.Wake(start, len));
+
+    /// <summary>UFFDIO_COPY of <paramref name="data"/>.</summary>
+    public UffdioResult Copy(ulong dst, ReadOnlySpan<byte> data, UffdCopyMode mode = UffdCopyMode.None)
+        => Log($"copy {Where(dst)} {Len((ulong)data.Length)} {mode}", Uffd.Copy(dst, data, mode));
+
+    /// <summary>UFFDIO_ZEROPAGE.</summary>
+    public UffdioResult ZeroPage(ulong start, ulong len, UffdZeroPageMode mode = UffdZeroPageMode.None)
+        => Log($"zeropage {Where(start)} {Len(len)} {mode}", Uffd.ZeroPage(start, len, mode));
+
+    /// <summary>UFFDIO_CONTINUE.</summary>
+    public UffdioResult Continue(ulong start, ulong len, UffdContinueMode mode = UffdContinueMode.None)
+        => Log($"continue {Where(start)} {Len(len)} {mode}", Uffd.Continue(start, len, mode));
+
+    /// <summary>UFFDIO_WRITEPROTECT.</summary>
+    public UffdioResult WriteProtect(ulong start, ulong len, UffdWriteProtectMode mode)
+        => Log($"writeprotect {Where(start)} {Len(len)} {mode}", Uffd.WriteProtect(start, len, mode));
+
+    /// <summary>UFFDIO_POISON.</summary>
+    public UffdioResult Poison(ulong start, ulong len, UffdPoisonMode mode = UffdPoisonMode.None)
+        => Log($"poison {Where(start)} {Len(len)} {mode}", Uffd.Poison(start, len, mode));
+
+    /// <summary>UFFDIO_MOVE.</summary>
+    public UffdioResult Move(ulong dst, ulong src, ulong len, UffdMoveMode mode = UffdMoveMode.None)
+        => Log($"move {Where(dst)} <- {Where(src)} {Len(len)} {mode}", Uffd.Move(dst, src, len, mode));
+
+    private UffdioResult Log(string what, UffdioResult r)
+    {
+        _trace.Add($"{what} -> {R(r)}");
+        return r;
+    }
+
+    /// <summary>Starts a faulting task touching <paramref name="address"/>.</summary>
+    public ITargetTask Access(ulong address, AccessKind kind, byte value = 0)
+    {
+        _trace.Add(kind == AccessKind.Read ? $"task read {Where(address)}" : $"task write {Where(address)} 0x{value:x2}");
+        var t = Area.StartAccess(address, kind, value);
+        _tasks.Add(t);
+        return t;
+    }
+
+    /// <summary>Starts a task calling madvise.</summary>
+    public ITargetTask Zap(ulong start, ulong len, Zap zap)
+    {
+        _trace.Add($"task madvise {Where(start)} {Len(len)} {zap}");
+        var t = Area.StartZap(start, len, zap);
+        _tasks.Add(t);
+        return t;
+    }
+
+    /// <summary>Waits (hang-guarded) for one message and records it.</summary>
+    public UffdMsg ExpectMessage()
+    {
+        var p = Uffd.Poll((int)HangTimeout.TotalMilliseconds);
+        if (p != PollResult.Readable)
+            Fail($"expected a message, poll returned {p}");
+        Span<UffdMsg> one = stackalloc UffdMsg[1];
+        var r = Uffd.Read(one);
+        if (!r.Succeeded || r.Field != 1)
+            Fail($"read after POLLIN returned {r}");
+        var m = one[0];
+        _trace.Add(m.Event switch
+        {
+            UffdEvent.Pagefault => $"msg PAGEFAULT {m.PagefaultFlags} {Where(m.PagefaultAddress)}",
+            UffdEvent.Remove or UffdEvent.Unmap => $"msg {m.Event} {Where(m.RemoveStart)}..{Where(m.RemoveEnd, end: true)}",
+            UffdEvent.Remap => $"msg REMAP {Where(m.RemapFrom)} -> {Where(m.RemapTo)} {Len(m.RemapLen)}",
+            _ => $"msg {m.Event}",
+        });
+        return m;
+    }
+
+    /// <summary>Records whether a message is queued right now (poll with timeout 0).</summary>
+    public void Poll() => _trace.Add($"poll -> {Uffd.Poll(0)}");
+
+    /// <summary>Records whether the task is (still) blocked in the userfault path.</summary>
+    public void Blocked(ITargetTask task) => _trace.Add($"task blocked={(task.WaitBlocked(HangTimeout) ? "yes" : "no")}");
+
+    /// <summary>Waits (hang-guarded) for the task and records its outcome.</summary>
+    public AccessOutcome Finish(ITargetTask task)
+    {
+        if (!task.Join(HangTimeout))
+            Fail("a faulting task did not finish");
+        _trace.Add($"task done {task.Outcome}");
+        return task.Outcome;
+    }
+
+    /// <summary>Closes the userfaultfd (releasing blocked tasks).</summary>
+    public void CloseUffd()
+    {
+        Uffd.Dispose();
+        _trace.Add("close uffd");
+    }
+
+    /// <summary>Writes from the test's own task where nothing can trap (recorded).</summary>
+    public void Populate(ulong address, ReadOnlySpan<byte> data)
+    {
+        var e = Area.Write(address, data);
+        _trace.Add($"populate {Where(address)} {Len((ulong)data.Length)} -> {e}");
+    }
+
+    /// <summary>Records the final content of each page of the area (and alias): a hash, "zero", or SIGBUS.</summary>
+    public void FinalBytes()
+    {
+        Uffd.Dispose();
+        foreach (var (a, tag) in Bases())
+        {
+            if (a.start == 0)
+                continue;
+            var buf = new byte[a.PageSize];
+            for (int i = 0; i < a.Pages; i++)
+            {
+                var e = Area.Read(a.start + (ulong)i * (ulong)a.PageSize, buf);
+                _trace.Add($"final {tag}{i} {(e != Errno.None ? "SIGBUS" : Describe(buf))}");
+            }
+        }
+    }
+
+    private static string Describe(ReadOnlySpan<byte> page)
+    {
+        if (!page.ContainsAnyExcept((byte)0))
+            return "zero";
+        ulong h = 14695981039346656037UL;
+        foreach (byte b in page)
+            h = (h ^ b) * 1099511628211UL;
+        return $"fnv={h:x16}";
+    }
+
+    /// <summary>Fails the scenario: closes the uffd so no task stays blocked, then throws.</summary>
+    public void Fail(string why)
+    {
+        Uffd.Dispose();
+        foreach (var t in _tasks)
+            t.Join(HangTimeout);
+        throw new InvalidOperationException($"{why}\ntrace so far:\n  {string.Join("\n  ", _trace)}");
+    }
+
+    /// <summary>Closes the uffd, waits for tasks (released by the close), unmaps.</summary>
+    public void Dispose()
+    {
+        Uffd.Dispose();
+        foreach (var t in _tasks)
+            t.Join(HangTimeout);
+        foreach (var a in _areas)
+            a.Dispose();
+    }
+}
