@@ -85,6 +85,30 @@ public static unsafe class HostMemory
         return e == Errno.None ? m! : throw new IOException($"mmap(anonymous, {length}) failed: {e}");
     }
 
+    /// <summary>
+    /// Maps a whole regular file read-only and private (e.g. a memory snapshot to serve pages from). The file is
+    /// closed after mapping; the mapping keeps it alive.
+    /// </summary>
+    public static Errno TryMapFileReadOnly(string path, out HostMapping? mapping)
+    {
+        mapping = null;
+        int fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC);
+        if (fd < 0)
+            return LibC.LastErrno;
+        try
+        {
+            long length = new FileInfo(path).Length;
+            if (length == 0)
+                return Errno.EINVAL;
+            nint p = LibC.Mmap(0, (nuint)length, LibC.PROT_READ, LibC.MAP_PRIVATE, fd, 0);
+            if (p == MapFailed)
+                return LibC.LastErrno;
+            mapping = new HostMapping(p, (nuint)length, LibC.PageSize, shared: false);
+            return Errno.None;
+        }
+        finally { LibC.Close(fd); }
+    }
+
     internal static Errno TryMapRaw(nint hint, nuint length, int flags, int fd, long offset, int pageSize, out HostMapping? mapping)
     {
         nint p = LibC.Mmap(hint, length, LibC.PROT_READ | LibC.PROT_WRITE, flags, fd, offset);
