@@ -32,4 +32,13 @@ public static class DiagnosticIds
 
     /// <summary>A hook that can never be called given the declared backing and modes.</summary>
     public const string UnreachableHook = "PMM0010";
+
+    /// <summary>An <c>[MmuIntervalNotifierOps]</c> class (an HMM driver's notifier) has no <c>Invalidate</c> hook.</summary>
+    public const string MissingNotifierInvalidate = "PMM0011";
+
+    /// <summary>An <c>[MmuIntervalNotifierOps]</c> class's <c>Invalidate</c> has the wrong signature.</summary>
+    public const string NotifierHookSignatureMismatch = "PMM0012";
+
+    /// <summary>An <c>[MmuIntervalNotifierOps]</c> class cannot carry its generated ops table.</summary>
+    public const string NotifierOpsCannotCarryGeneratedCode = "PMM0013";
 }
