@@ -8,15 +8,32 @@ public sealed class MemFile
 {
     internal enum FileKind { Regular, GuestMemfd }
 
-    private readonly List<Vma> _mappings = new();
+    /// <summary>State shared by every open file of one inode: its mappings (<c>i_mmap</c>) and their lock.</summary>
+    private sealed class Shared
+    {
+        public readonly List<Vma> Mappings = new();
+        public readonly Lock IMmapLock = new();
+    }
+
+    private readonly Shared _shared;
+    private List<Vma> _mappings => _shared.Mappings;
 
     internal MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, FileKind kind)
+        : this(kernel, type, inode, kind, new Shared())
+    {
+    }
+
+    private MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, FileKind kind, Shared shared)
     {
         Kernel = kernel;
         Type = type;
         Inode = inode;
         Kind = kind;
+        _shared = shared;
     }
+
+    /// <summary>Models opening the same inode again with <c>O_RDONLY</c> (e.g. via <c>/proc/self/fd</c>).</summary>
+    public MemFile OpenReadOnly() => new(Kernel, Type, Inode, Kind, _shared) { ReadOnly = true };
 
     /// <summary>The kernel the file lives in.</summary>
     public ModelKernel Kernel { get; }
@@ -33,7 +50,7 @@ public sealed class MemFile
     public bool ReadOnly { get; init; }
 
     /// <summary><c>i_mmap_rwsem</c>: held while the set of mappings, or a file VMA's bounds, change, and during hole punches.</summary>
-    internal Lock IMmapLock { get; } = new();
+    internal Lock IMmapLock => _shared.IMmapLock;
 
     internal void AddMapping(Vma vma)
     {
