@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -18,38 +17,25 @@ namespace PluginMm.Generators.CodeFixes;
 
 /// <summary>PMM0001: adds a stub of each missing hook, with the exact signature, to the memory type.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddMissingHookCodeFixProvider)), Shared]
-public sealed class AddMissingHookCodeFixProvider : CodeFixProvider
+public sealed class AddMissingHookCodeFixProvider : DocumentCodeFixProvider
 {
     /// <summary>The equivalence key of every action of this provider (so fix-all groups them).</summary>
-    public const string EquivalenceKey = "PMM0001.AddMissingHook";
+    public const string Key = "PMM0001.AddMissingHook";
 
     /// <inheritdoc/>
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.MissingRequiredHook);
 
     /// <inheritdoc/>
-    public override FixAllProvider GetFixAllProvider() =>
-        FixAllProvider.Create(static async (context, document, diagnostics) => await AddHooksAsync(document, diagnostics, context.CancellationToken).ConfigureAwait(false));
+    protected override string EquivalenceKey => Key;
 
     /// <inheritdoc/>
-    public override Task RegisterCodeFixesAsync(CodeFixContext context)
-    {
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            if (diagnostic.Properties.TryGetValue(DiagnosticDescriptors.HookProperty, out var hook) && hook is not null && HookCatalog.TryGetHook(hook, out _))
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create(
-                        $"Add hook '{hook}'",
-                        ct => AddHooksAsync(context.Document, ImmutableArray.Create(diagnostic), ct),
-                        EquivalenceKey),
-                    diagnostic);
-            }
-        }
+    protected override string? Title(Diagnostic diagnostic) =>
+        diagnostic.Properties.TryGetValue(DiagnosticDescriptors.HookProperty, out var hook) && hook is not null && HookCatalog.TryGetHook(hook, out _)
+            ? $"Add hook '{hook}'"
+            : null;
 
-        return Task.CompletedTask;
-    }
-
-    private static async Task<Document> AddHooksAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
+    /// <inheritdoc/>
+    protected override async Task<Document> FixAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
         var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
         if (root is null)

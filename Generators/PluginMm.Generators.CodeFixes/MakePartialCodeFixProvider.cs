@@ -5,7 +5,6 @@ using System.Composition;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -16,39 +15,26 @@ namespace PluginMm.Generators.CodeFixes;
 
 /// <summary>PMM0004 (not partial, or in a non-partial type): adds <c>partial</c> to the type and its containing types.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(MakePartialCodeFixProvider)), Shared]
-public sealed class MakePartialCodeFixProvider : CodeFixProvider
+public sealed class MakePartialCodeFixProvider : DocumentCodeFixProvider
 {
     /// <summary>The equivalence key of every action of this provider (so fix-all groups them).</summary>
-    public const string EquivalenceKey = "PMM0004.MakePartial";
+    public const string Key = "PMM0004.MakePartial";
 
     /// <inheritdoc/>
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.TypeCannotCarryGeneratedCode);
 
     /// <inheritdoc/>
-    public override FixAllProvider GetFixAllProvider() =>
-        FixAllProvider.Create(static async (context, document, diagnostics) => await MakePartialAsync(document, diagnostics, context.CancellationToken).ConfigureAwait(false));
+    protected override string EquivalenceKey => Key;
 
     /// <inheritdoc/>
-    public override Task RegisterCodeFixesAsync(CodeFixContext context)
-    {
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            if (IsFixable(diagnostic))
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create("Make partial", ct => MakePartialAsync(context.Document, ImmutableArray.Create(diagnostic), ct), EquivalenceKey),
-                    diagnostic);
-            }
-        }
-
-        return Task.CompletedTask;
-    }
+    protected override string? Title(Diagnostic diagnostic) => IsFixable(diagnostic) ? "Make partial" : null;
 
     private static bool IsFixable(Diagnostic diagnostic) =>
         diagnostic.Properties.TryGetValue(DiagnosticDescriptors.ProblemProperty, out var problem)
         && problem is nameof(CarryProblem.NotPartial) or nameof(CarryProblem.ContainingNotPartial);
 
-    private static async Task<Document> MakePartialAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
+    /// <inheritdoc/>
+    protected override async Task<Document> FixAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
         var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
         if (root is null)

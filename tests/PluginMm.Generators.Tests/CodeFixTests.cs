@@ -85,7 +85,7 @@ public sealed class CodeFixTests
             Type("\"anon\", Backing = Backing.Anonymous, Modes = UffdModes.Missing", string.Empty, name: "Anon"));
         var diagnostics = (await DiagnoseAsync(project)).Pmm;
         Assert.AreEqual(7, diagnostics.Count(d => d.Id == "PMM0001"), Describe(diagnostics));
-        var fixedProject = (await ApplyFixAllAsync(new AddMissingHookCodeFixProvider(), project, diagnostics, AddMissingHookCodeFixProvider.EquivalenceKey)).GetProject(project.Id)!;
+        var fixedProject = (await ApplyFixAllAsync(new AddMissingHookCodeFixProvider(), project, diagnostics, AddMissingHookCodeFixProvider.Key)).GetProject(project.Id)!;
         await AssertCleanAsync(fixedProject);
         string shmem = (await fixedProject.Documents.First().GetTextAsync()).ToString();
         foreach (var hook in new[] { "CanUserfault", "GetFolioNoAlloc", "AllocFolio", "FilemapAdd", "FilemapRemove" })
@@ -128,7 +128,7 @@ public sealed class CodeFixTests
             Usings + "namespace Sample;\n[MemoryType(\"b\", Backing = Backing.HugeTlb)]\nclass B\n{\n" + CanUserfault + "\n}\n");
         var diagnostics = (await DiagnoseAsync(project)).Pmm;
         Assert.AreEqual(2, diagnostics.Count(d => d.Id == "PMM0004"));
-        var fixedProject = (await ApplyFixAllAsync(new MakePartialCodeFixProvider(), project, diagnostics, MakePartialCodeFixProvider.EquivalenceKey)).GetProject(project.Id)!;
+        var fixedProject = (await ApplyFixAllAsync(new MakePartialCodeFixProvider(), project, diagnostics, MakePartialCodeFixProvider.Key)).GetProject(project.Id)!;
         StringAssert.Contains((await fixedProject.Documents.Last().GetTextAsync()).ToString(), "]\npartial class B\n");
         await AssertCleanAsync(fixedProject);
     }
