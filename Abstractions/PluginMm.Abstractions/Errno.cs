@@ -41,6 +41,8 @@ public enum Errno
     ENOSPC = 28,
     /// <summary>Function not implemented.</summary>
     ENOSYS = 38,
+    /// <summary>Value too large for defined data type (<c>mmu_interval_notifier_insert</c>: empty or wrapping range).</summary>
+    EOVERFLOW = 75,
     /// <summary>Operation not supported.</summary>
     EOPNOTSUPP = 95,
     /// <summary>Connection timed out.</summary>
