@@ -87,7 +87,7 @@ public sealed class AddMissingHookCodeFixProvider : DocumentCodeFixProvider
     internal static MemberDeclarationSyntax Stub(HookDefinition hook)
     {
         string text =
-            hook.Signature + "\n" +
+            "\n" + hook.Signature + "\n" +
             "{\n" +
             "    // TODO: implement " + hook.KernelName + ".\n" +
             "    throw new global::System.NotImplementedException();\n" +
