@@ -418,7 +418,7 @@ internal static class MemoryTypeReader
         return symbol.Locations.IsEmpty ? Location.None : symbol.Locations[0];
     }
 
-    private static bool IsPartialEverywhere(INamedTypeSymbol type)
+    internal static bool IsPartialEverywhere(INamedTypeSymbol type)
     {
         var refs = type.DeclaringSyntaxReferences;
         if (refs.IsEmpty)
@@ -437,7 +437,7 @@ internal static class MemoryTypeReader
         return true;
     }
 
-    private static bool UsesErrorType(IMethodSymbol method)
+    internal static bool UsesErrorType(IMethodSymbol method)
     {
         if (method.ReturnType.TypeKind == TypeKind.Error)
         {

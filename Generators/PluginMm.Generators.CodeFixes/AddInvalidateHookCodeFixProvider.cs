@@ -1,0 +1,91 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Formatting;
+using Microsoft.CodeAnalysis.Simplification;
+using PluginMm.Generators.Diagnostics;
+using PluginMm.Generators.Hmm;
+
+namespace PluginMm.Generators.CodeFixes;
+
+/// <summary>
+/// PMM0011: adds the missing <c>Invalidate</c> hook to an HMM driver's <c>[MmuIntervalNotifierOps]</c> class, with the
+/// exact signature and the one thing every implementation must do (<c>mmu_interval_set_seq</c>); the author adds the
+/// device-side invalidation under the driver's lock.
+/// </summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddInvalidateHookCodeFixProvider)), Shared]
+public sealed class AddInvalidateHookCodeFixProvider : CodeFixProvider
+{
+    /// <summary>The equivalence key of every action of this provider (so fix-all groups them).</summary>
+    public const string EquivalenceKey = "PMM0011.AddInvalidate";
+
+    /// <inheritdoc/>
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.MissingNotifierInvalidate);
+
+    /// <inheritdoc/>
+    public override FixAllProvider GetFixAllProvider() =>
+        FixAllProvider.Create(static async (context, document, diagnostics) => await AddAsync(document, diagnostics, context.CancellationToken).ConfigureAwait(false));
+
+    /// <inheritdoc/>
+    public override Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            context.RegisterCodeFix(
+                CodeAction.Create("Add hook 'Invalidate'", ct => AddAsync(context.Document, ImmutableArray.Create(diagnostic), ct), EquivalenceKey),
+                diagnostic);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static async Task<Document> AddAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
+    {
+        var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return document;
+        }
+
+        var types = new HashSet<TypeDeclarationSyntax>();
+        foreach (var diagnostic in diagnostics)
+        {
+            if (root.FindToken(diagnostic.Location.SourceSpan.Start).Parent?.FirstAncestorOrSelf<TypeDeclarationSyntax>() is { } type
+                && !type.Members.OfType<MethodDeclarationSyntax>().Any(m => m.Identifier.ValueText == NotifierCatalog.InvalidateName))
+            {
+                types.Add(type);
+            }
+        }
+
+        if (types.Count == 0)
+        {
+            return document;
+        }
+
+        var newRoot = root.ReplaceNodes(types, static (_, rewritten) => rewritten.AddMembers(Stub()));
+        var changed = document.WithSyntaxRoot(newRoot);
+        changed = await Simplifier.ReduceAsync(changed, Simplifier.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return await Formatter.FormatAsync(changed, Formatter.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The hook with the exact signature: it records the invalidation; dropping device mappings is left to write.</summary>
+    internal static MemberDeclarationSyntax Stub()
+    {
+        string text =
+            NotifierCatalog.InvalidateSignature + "\n" +
+            "{\n" +
+            "    // TODO: under the driver lock, drop the device's mappings of [range.Start, range.End) (" + NotifierCatalog.InvalidateKernelName + ").\n" +
+            "    interval.SetSeq(curSeq);\n" +
+            "    return true;\n" +
+            "}\n";
+        return SyntaxFactory.ParseMemberDeclaration(text)!.WithAdditionalAnnotations(Simplifier.Annotation, Formatter.Annotation);
+    }
+}
