@@ -79,6 +79,14 @@ public sealed class ModelKernel
     /// <summary>The fault-path design this kernel runs.</summary>
     public FaultPathDesign Design { get; }
 
+    /// <summary>
+    /// Benchmark-only (bench/PluginMm.Bench, issue 7, seed 003 (a)): a third design value for the fault path built with no
+    /// userfault code, as with <c>CONFIG_USERFAULTFD=n</c>: <c>__do_fault</c> runs no <c>__do_userfault</c> pre-check and
+    /// <c>-&gt;fault</c> gets no <see cref="FaultFlags.UffdRetval"/>, so a registered VMA never traps. Internal: nothing but
+    /// the benchmarks sets it, and only on mappings that no userfaultfd registers.
+    /// </summary>
+    internal const FaultPathDesign NoUserfaultBenchmarkOnly = (FaultPathDesign)2;
+
     /// <summary>The page allocator.</summary>
     public PageAllocator Allocator { get; }
 
