@@ -1,0 +1,511 @@
+using PluginMm;
+using PluginMm.Runtime;
+using PluginMm.Runtime.Hmm;
+
+namespace HmmMirror;
+
+/// <summary>The dmirror ioctl commands (<c>HMM_DMIRROR_*</c>, lib/test_hmm_uapi.h; the <c>_IOWR('H', nr, ...)</c> numbers).</summary>
+public enum HmmDmirrorCommand : uint
+{
+    /// <summary><c>HMM_DMIRROR_READ</c>: read through the device, faulting in what it lacks.</summary>
+    Read = 0x00,
+    /// <summary><c>HMM_DMIRROR_WRITE</c>: write through the device (write faults).</summary>
+    Write = 0x01,
+    /// <summary><c>HMM_DMIRROR_MIGRATE_TO_DEV</c> (device-private memory: not modelled, EOPNOTSUPP).</summary>
+    MigrateToDev = 0x02,
+    /// <summary><c>HMM_DMIRROR_MIGRATE_TO_SYS</c> (not modelled, EOPNOTSUPP).</summary>
+    MigrateToSys = 0x03,
+    /// <summary><c>HMM_DMIRROR_SNAPSHOT</c>: one permission byte per page, without faulting.</summary>
+    Snapshot = 0x04,
+    /// <summary><c>HMM_DMIRROR_EXCLUSIVE</c> (not modelled, EOPNOTSUPP).</summary>
+    Exclusive = 0x05,
+    /// <summary><c>HMM_DMIRROR_CHECK_EXCLUSIVE</c> (not modelled, EOPNOTSUPP).</summary>
+    CheckExclusive = 0x06,
+    /// <summary><c>HMM_DMIRROR_RELEASE</c> (not modelled, EOPNOTSUPP).</summary>
+    Release = 0x07,
+    /// <summary><c>HMM_DMIRROR_FLAGS</c> (not modelled, EOPNOTSUPP).</summary>
+    Flags = 0x08,
+    /// <summary><c>HMM_DMIRROR_READ_UNLOCKED</c> (the lock-drop series): READ through <c>hmm_range_fault_unlocked_timeout</c>.</summary>
+    ReadUnlocked = 0x09,
+}
+
+/// <summary>The ioctl argument (<c>struct hmm_dmirror_cmd</c>); <c>ptr</c> is the span passed beside it.</summary>
+public struct HmmDmirrorCmd
+{
+    /// <summary><c>addr</c> (in): page-aligned start.</summary>
+    public ulong Addr;
+
+    /// <summary><c>npages</c> (in).</summary>
+    public ulong NPages;
+
+    /// <summary><c>cpages</c> (out): pages copied (or snapshot bytes written).</summary>
+    public ulong CPages;
+
+    /// <summary><c>faults</c> (out): device faults taken (<c>dmirror_fault</c> calls).</summary>
+    public ulong Faults;
+}
+
+/// <summary>Snapshot bytes (<c>HMM_DMIRROR_PROT_*</c>, lib/test_hmm_uapi.h).</summary>
+public static class DmirrorProt
+{
+    /// <summary><c>HMM_DMIRROR_PROT_ERROR</c>.</summary>
+    public const byte Error = 0xFF;
+    /// <summary><c>HMM_DMIRROR_PROT_NONE</c>.</summary>
+    public const byte None = 0x00;
+    /// <summary><c>HMM_DMIRROR_PROT_READ</c>.</summary>
+    public const byte Read = 0x01;
+    /// <summary><c>HMM_DMIRROR_PROT_WRITE</c>.</summary>
+    public const byte Write = 0x02;
+    /// <summary><c>HMM_DMIRROR_PROT_PMD</c>.</summary>
+    public const byte Pmd = 0x04;
+    /// <summary><c>HMM_DMIRROR_PROT_PUD</c>.</summary>
+    public const byte Pud = 0x08;
+    /// <summary><c>HMM_DMIRROR_PROT_ZERO</c>.</summary>
+    public const byte Zero = 0x10;
+    /// <summary><c>HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL</c> (no device memory in the model: never produced).</summary>
+    public const byte DevPrivateLocal = 0x20;
+    /// <summary><c>HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE</c> (never produced).</summary>
+    public const byte DevPrivateRemote = 0x30;
+}
+
+/// <summary>Which HMM fault path the device's READ and WRITE use (an explicit choice, like a module parameter).</summary>
+public enum DmirrorFaultPath
+{
+    /// <summary>Mainline <c>hmm_range_fault</c>: a userfaultfd-registered page gives -EFAULT.</summary>
+    Mainline,
+    /// <summary>Seed 002's <c>hmm_range_fault</c>: ALLOW_RETRY|USER on MISSING-registered VMAs, -EBUSY after a lock drop.</summary>
+    Seed002,
+    /// <summary><c>hmm_range_fault_unlocked_timeout</c>: HMM takes and may drop the mmap lock itself.</summary>
+    UnlockedTimeout,
+}
+
+/// <summary>
+/// A dmirror character device (<c>/dev/hmm_dmirrorN</c>, lib/test_hmm.c), system memory only. Each <see cref="Open"/>
+/// mirrors the opener's address space.
+/// </summary>
+public sealed class DmirrorDevice
+{
+    /// <summary>Creates device <paramref name="minor"/> whose READ/WRITE use <paramref name="faultPath"/>.</summary>
+    public DmirrorDevice(int minor, DmirrorFaultPath faultPath = DmirrorFaultPath.Mainline, int timeoutMs = HmmFaults.RangeDefaultTimeoutMs)
+    {
+        Minor = minor;
+        FaultPath = faultPath;
+        TimeoutMs = timeoutMs;
+    }
+
+    /// <summary>The device number (0 for <c>/dev/hmm_dmirror0</c>).</summary>
+    public int Minor { get; }
+
+    /// <summary>The HMM path READ and WRITE take.</summary>
+    public DmirrorFaultPath FaultPath { get; }
+
+    /// <summary><c>HMM_RANGE_DEFAULT_TIMEOUT</c> as the driver uses it (ms).</summary>
+    public int TimeoutMs { get; }
+
+    /// <summary>
+    /// Models <c>dmirror_fops_open</c>: a mirror of <paramref name="mm"/> with an interval notifier over the whole address
+    /// space. The caller must not hold the mmap lock.
+    /// </summary>
+    public Errno Open(Mm mm, out Dmirror? dmirror)
+    {
+        ArgumentNullException.ThrowIfNull(mm);
+        dmirror = null;
+        var d = new Dmirror(this, mm);
+        var e = IntervalNotifier.Insert(mm, 0, ulong.MaxValue & ~((ulong)Folio.BasePageSize - 1), DmirrorMinOps.Ops, d, out var sub);
+        if (e != Errno.None)
+            return e;
+        d.Notifier = sub!;
+        dmirror = d;
+        return Errno.None;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"/dev/hmm_dmirror{Minor} ({FaultPath})";
+}
+
+/// <summary>Counters of one mirror, for the demo (not part of dmirror).</summary>
+public sealed class DmirrorStats
+{
+    /// <summary><c>hmm_range_fault</c> results of -EBUSY that reached the driver's retry loop.</summary>
+    public long EbusyRetries;
+    /// <summary><c>mmu_interval_read_retry</c> true under the mutex (an invalidation raced the fault).</summary>
+    public long ReadRetries;
+    /// <summary><c>handle_mm_fault</c> calls made by HMM for this mirror.</summary>
+    public long HmmFaults;
+    /// <summary>Faults that dropped the mmap lock (userfaults served while HMM waited).</summary>
+    public long LockDrops;
+    /// <summary>Walk restarts inside <c>hmm_range_fault</c>.</summary>
+    public long WalkRestarts;
+}
+
+/// <summary>
+/// One open dmirror file (<c>struct dmirror</c>): the device page table (virtual page → page, read-only or writable),
+/// its mutex, the interval notifier, and the commands (<see cref="Ioctl"/>). Device entries hold no page references:
+/// the notifier erases them before the CPU page table changes (<see cref="DmirrorMinOps.Invalidate"/>).
+/// </summary>
+public sealed class Dmirror : IDisposable
+{
+    private const int ChunkPages = 32; // dmirror's on-stack pfns[32]
+    private readonly Dictionary<ulong, DptEntry> _pt = new(); // dmirror->pt (xarray keyed by addr >> PAGE_SHIFT)
+    private readonly HmmRange _range = new(ChunkPages);
+
+    internal Dmirror(DmirrorDevice device, Mm mm)
+    {
+        Device = device;
+        Mm = mm;
+    }
+
+    /// <summary>The device (<c>dmirror-&gt;mdevice</c>).</summary>
+    public DmirrorDevice Device { get; }
+
+    /// <summary>The mirrored address space (<c>dmirror-&gt;notifier.mm</c>).</summary>
+    public Mm Mm { get; }
+
+    /// <summary><c>dmirror-&gt;mutex</c>: protects the device page table; the notifier takes it.</summary>
+    public object Mutex { get; } = new();
+
+    /// <summary><c>dmirror-&gt;notifier</c>.</summary>
+    public IntervalNotifier Notifier { get; internal set; } = null!;
+
+    /// <summary>Counters (demo only).</summary>
+    public DmirrorStats Stats { get; } = new();
+
+    /// <summary>Entries in the device page table.</summary>
+    public int DeviceEntries { get { lock (Mutex) return _pt.Count; } }
+
+    /// <summary>The device's entry for the page at <paramref name="address"/>: (present, writable).</summary>
+    public (bool Present, bool Writable) DeviceEntry(ulong address)
+    {
+        lock (Mutex)
+            return _pt.TryGetValue(address >> Folio.BasePageShift, out var e) ? (true, e.Writable) : (false, false);
+    }
+
+    /// <summary>
+    /// Models <c>dmirror_fops_unlocked_ioctl</c>: EINVAL for an unaligned address, an empty or wrapping range, or an
+    /// unknown command; EOPNOTSUPP for the device-memory commands the model does not have; cpages/faults start at 0; on
+    /// error <paramref name="cmd"/> is left as it was (the kernel does not copy it back). <paramref name="buffer"/> is the
+    /// user buffer <c>ptr</c> points to (too small = EFAULT, as a failing <c>copy_to_user</c>); <paramref name="caller"/> is
+    /// the task making the call (HMM faults on its behalf).
+    /// </summary>
+    public Errno Ioctl(HmmDmirrorCommand command, ref HmmDmirrorCmd cmd, Span<byte> buffer, ModelTask caller)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        var c = cmd;
+        if ((c.Addr & (Folio.BasePageSize - 1)) != 0)
+            return Errno.EINVAL;
+        if (c.Addr >= c.Addr + (c.NPages << Folio.BasePageShift))
+            return Errno.EINVAL;
+        c.CPages = 0;
+        c.Faults = 0;
+        Errno ret = command switch
+        {
+            HmmDmirrorCommand.Read => DmirrorRead(ref c, buffer, caller, Device.FaultPath),
+            HmmDmirrorCommand.ReadUnlocked => DmirrorRead(ref c, buffer, caller, DmirrorFaultPath.UnlockedTimeout),
+            HmmDmirrorCommand.Write => DmirrorWrite(ref c, buffer, caller),
+            HmmDmirrorCommand.Snapshot => DmirrorSnapshot(ref c, buffer, caller),
+            HmmDmirrorCommand.MigrateToDev or HmmDmirrorCommand.MigrateToSys or HmmDmirrorCommand.Exclusive
+                or HmmDmirrorCommand.CheckExclusive or HmmDmirrorCommand.Release or HmmDmirrorCommand.Flags => Errno.EOPNOTSUPP,
+            _ => Errno.EINVAL,
+        };
+        if (ret != Errno.None)
+            return ret;
+        cmd = c;
+        return Errno.None;
+    }
+
+    /// <summary>Models <c>dmirror_read</c>: copy from device entries; on a missing one fault from there to the end and go on.</summary>
+    private Errno DmirrorRead(ref HmmDmirrorCmd cmd, Span<byte> buffer, ModelTask caller, DmirrorFaultPath path)
+    {
+        ulong size = cmd.NPages << Folio.BasePageShift;
+        ulong start = cmd.Addr, end = start + size;
+        var bounce = new byte[size]; // dmirror_bounce_init
+        ulong cpages = 0;
+        Errno ret;
+        while (true)
+        {
+            lock (Mutex)
+                ret = DoRead(start, end, bounce, cmd.Addr, ref cpages);
+            if (ret != Errno.ENOENT)
+                break;
+            start = cmd.Addr + (cpages << Folio.BasePageShift);
+            ret = DmirrorFault(start, end, write: false, caller, path);
+            if (ret != Errno.None)
+                break;
+            cmd.Faults++;
+        }
+        if (ret == Errno.None)
+        {
+            if ((ulong)buffer.Length < size)
+                ret = Errno.EFAULT;
+            else
+                bounce.CopyTo(buffer);
+        }
+        cmd.CPages = cpages;
+        return ret;
+    }
+
+    /// <summary>Models <c>dmirror_do_read</c> (mutex held).</summary>
+    private Errno DoRead(ulong start, ulong end, byte[] bounce, ulong bounceAddr, ref ulong cpages)
+    {
+        for (ulong a = start; a < end; a += Folio.BasePageSize)
+        {
+            if (!_pt.TryGetValue(a >> Folio.BasePageShift, out var e))
+                return Errno.ENOENT;
+            e.Page.Data.Slice((int)(e.Subpage << Folio.BasePageShift), Folio.BasePageSize)
+                .CopyTo(bounce.AsSpan((int)(a - bounceAddr), Folio.BasePageSize));
+            cpages++;
+        }
+        return Errno.None;
+    }
+
+    /// <summary>Models <c>dmirror_write</c>: copy from the user buffer, then into writable device entries, write-faulting the rest.</summary>
+    private Errno DmirrorWrite(ref HmmDmirrorCmd cmd, Span<byte> buffer, ModelTask caller)
+    {
+        ulong size = cmd.NPages << Folio.BasePageShift;
+        if ((ulong)buffer.Length < size)
+            return Errno.EFAULT; // copy_from_user
+        var bounce = buffer.Slice(0, (int)size).ToArray();
+        ulong start = cmd.Addr, end = start + size;
+        ulong cpages = 0;
+        Errno ret;
+        while (true)
+        {
+            lock (Mutex)
+                ret = DoWrite(start, end, bounce, cmd.Addr, ref cpages);
+            if (ret != Errno.ENOENT)
+                break;
+            start = cmd.Addr + (cpages << Folio.BasePageShift);
+            ret = DmirrorFault(start, end, write: true, caller, Device.FaultPath);
+            if (ret != Errno.None)
+                break;
+            cmd.Faults++;
+        }
+        cmd.CPages = cpages;
+        return ret;
+    }
+
+    /// <summary>Models <c>dmirror_do_write</c> (mutex held): only entries tagged writable count.</summary>
+    private Errno DoWrite(ulong start, ulong end, byte[] bounce, ulong bounceAddr, ref ulong cpages)
+    {
+        for (ulong a = start; a < end; a += Folio.BasePageSize)
+        {
+            if (!_pt.TryGetValue(a >> Folio.BasePageShift, out var e) || !e.Writable)
+                return Errno.ENOENT;
+            bounce.AsSpan((int)(a - bounceAddr), Folio.BasePageSize)
+                .CopyTo(e.Page.Data.Slice((int)(e.Subpage << Folio.BasePageShift), Folio.BasePageSize));
+            cpages++;
+        }
+        return Errno.None;
+    }
+
+    /// <summary>Models <c>dmirror_fault</c>: fault [start, end) into the device 32 pages at a time.</summary>
+    private Errno DmirrorFault(ulong start, ulong end, bool write, ModelTask caller, DmirrorFaultPath path)
+    {
+        if (Mm.Exited)
+            return Errno.EINVAL; // mmget_not_zero failed (the kernel returns 0 and would loop; the model reports it)
+        var range = _range;
+        range.Notifier = Notifier;
+        range.PfnFlagsMask = 0;
+        range.DefaultFlags = HmmPfn.ReqFault | (write ? HmmPfn.ReqWrite : 0);
+        range.DevPrivateOwner = Device;
+        for (ulong addr = start; addr < end; addr = range.End)
+        {
+            range.Start = addr;
+            range.End = Math.Min(addr + ((ulong)ChunkPages << Folio.BasePageShift), end);
+            var ret = DmirrorRangeFault(range, caller, path);
+            if (ret != Errno.None)
+                return ret;
+        }
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Models <c>dmirror_range_fault</c>: until the deadline, take a sequence, fault under the mmap read lock (or let
+    /// <c>hmm_range_fault_unlocked_timeout</c> take it), then under the mutex check the sequence and store the entries.
+    /// </summary>
+    private Errno DmirrorRangeFault(HmmRange range, ModelTask caller, DmirrorFaultPath path)
+    {
+        long deadline = Environment.TickCount64 + Device.TimeoutMs;
+        range.ResetCounters();
+        Errno ret;
+        try
+        {
+            while (true)
+            {
+                if (path == DmirrorFaultPath.UnlockedTimeout)
+                {
+                    ret = HmmFaults.HmmRangeFaultUnlockedTimeout(range, Device.TimeoutMs, caller);
+                    if (ret != Errno.None)
+                        return ret; // -EBUSY here means its own deadline passed
+                }
+                else
+                {
+                    if (Environment.TickCount64 > deadline)
+                        return Errno.EBUSY;
+                    range.NotifierSeq = Notifier.ReadBegin();
+                    Mm.MmapLock.EnterReadLock();
+                    try
+                    {
+                        ret = HmmFaults.HmmRangeFault(range, caller, path == DmirrorFaultPath.Seed002 ? HmmFaultVariant.Seed002 : HmmFaultVariant.Mainline);
+                    }
+                    finally { Mm.MmapLock.ExitReadLock(); }
+                    if (ret == Errno.EBUSY)
+                    {
+                        Stats.EbusyRetries++;
+                        continue;
+                    }
+                    if (ret != Errno.None)
+                        return ret;
+                }
+                Monitor.Enter(Mutex);
+                if (Notifier.ReadRetry(range.NotifierSeq))
+                {
+                    Monitor.Exit(Mutex);
+                    Stats.ReadRetries++;
+                    continue;
+                }
+                break;
+            }
+            try
+            {
+                return DoFault(range);
+            }
+            finally { Monitor.Exit(Mutex); }
+        }
+        finally
+        {
+            Stats.HmmFaults += range.Faults;
+            Stats.LockDrops += range.LockDrops;
+            Stats.WalkRestarts += range.WalkRestarts;
+        }
+    }
+
+    /// <summary>Models <c>dmirror_do_fault</c> (mutex held): store each page, tagged writable iff HMM_PFN_WRITE.</summary>
+    private Errno DoFault(HmmRange range)
+    {
+        for (int i = 0, n = range.PageCount; i < n; i++)
+        {
+            ulong pfn = range.HmmPfns[i];
+            // hmm_range_fault populated every page it was asked to: an error or invalid entry is a model bug (WARN_ON).
+            if ((pfn & HmmPfn.Error) != 0 || (pfn & HmmPfn.Valid) == 0 || range.Pages[i] is not { } page)
+                return Errno.EFAULT;
+            bool writable = (pfn & HmmPfn.Write) != 0;
+            if (!writable && (range.DefaultFlags & HmmPfn.ReqWrite) != 0)
+                return Errno.EFAULT;
+            ulong vpfn = (range.Start >> Folio.BasePageShift) + (ulong)i;
+            _pt[vpfn] = new DptEntry(page, HmmPfn.ToSubpage(pfn), writable);
+        }
+        return Errno.None;
+    }
+
+    /// <summary>Models <c>dmirror_do_update</c> (mutex held): erase the device entries of [start, end).</summary>
+    internal void DoUpdate(ulong start, ulong end)
+    {
+        ulong first = start >> Folio.BasePageShift;
+        ulong last = end == 0 ? ulong.MaxValue : (end - 1) >> Folio.BasePageShift;
+        if (last - first < (ulong)_pt.Count * 2)
+        {
+            for (ulong p = first; p <= last; p++)
+                _pt.Remove(p);
+            return;
+        }
+        foreach (var key in _pt.Keys.ToArray())
+        {
+            if (key >= first && key <= last)
+                _pt.Remove(key);
+        }
+    }
+
+    /// <summary>
+    /// Models <c>dmirror_snapshot</c> + <c>dmirror_range_snapshot</c>: per 32-page chunk, a temporary interval notifier,
+    /// <c>hmm_range_fault</c> with no request flags, and one <see cref="DmirrorProt"/> byte per page.
+    /// </summary>
+    private Errno DmirrorSnapshot(ref HmmDmirrorCmd cmd, Span<byte> buffer, ModelTask caller)
+    {
+        if (Mm.Exited)
+            return Errno.EINVAL;
+        ulong start = cmd.Addr, end = start + (cmd.NPages << Folio.BasePageShift);
+        var range = new HmmRange(ChunkPages) { DevPrivateOwner = Device };
+        Span<byte> perm = stackalloc byte[ChunkPages];
+        int offset = 0;
+        for (ulong addr = start; addr < end;)
+        {
+            ulong next = Math.Min(addr + ((ulong)ChunkPages << Folio.BasePageShift), end);
+            range.Start = addr;
+            range.End = next;
+            var ret = RangeSnapshot(range, perm, caller);
+            if (ret != Errno.None)
+                return ret;
+            int n = range.PageCount;
+            if (buffer.Length < offset + n)
+                return Errno.EFAULT;
+            perm.Slice(0, n).CopyTo(buffer.Slice(offset));
+            cmd.CPages += (ulong)n;
+            offset += n;
+            addr = next;
+        }
+        return Errno.None;
+    }
+
+    private Errno RangeSnapshot(HmmRange range, Span<byte> perm, ModelTask caller)
+    {
+        var e = IntervalNotifier.Insert(Mm, range.Start, range.End - range.Start, DmirrorSnapshotOps.Ops, this, out var notifier);
+        if (e != Errno.None)
+            return e;
+        range.Notifier = notifier;
+        long deadline = Environment.TickCount64 + Device.TimeoutMs;
+        try
+        {
+            while (true)
+            {
+                if (Environment.TickCount64 > deadline)
+                    return Errno.EBUSY;
+                range.NotifierSeq = notifier!.ReadBegin();
+                Mm.MmapLock.EnterReadLock();
+                try { e = HmmFaults.HmmRangeFault(range, caller); }
+                finally { Mm.MmapLock.ExitReadLock(); }
+                if (e == Errno.EBUSY)
+                    continue;
+                if (e != Errno.None)
+                    return e;
+                lock (Mutex)
+                {
+                    if (notifier.ReadRetry(range.NotifierSeq))
+                        continue;
+                    for (int i = 0, n = range.PageCount; i < n; i++)
+                        perm[i] = MkEntry(range, i);
+                }
+                return Errno.None;
+            }
+        }
+        finally { notifier!.Remove(); }
+    }
+
+    /// <summary>Models <c>dmirror_mkentry</c>.</summary>
+    private static byte MkEntry(HmmRange range, int i)
+    {
+        ulong entry = range.HmmPfns[i];
+        if ((entry & HmmPfn.Error) != 0)
+            return DmirrorProt.Error;
+        if ((entry & HmmPfn.Valid) == 0)
+            return DmirrorProt.None;
+        byte perm = range.IsZeroPfn(i) ? DmirrorProt.Zero : DmirrorProt.None;
+        perm |= (entry & HmmPfn.Write) != 0 ? DmirrorProt.Write : DmirrorProt.Read;
+        int order = HmmPfn.ToMapOrder(entry);
+        if (order + Folio.BasePageShift == 21)
+            perm |= DmirrorProt.Pmd;
+        else if (order + Folio.BasePageShift == 30)
+            perm |= DmirrorProt.Pud;
+        return perm;
+    }
+
+    /// <summary>Models <c>dmirror_fops_release</c>: remove the notifier and drop the device page table.</summary>
+    public void Dispose()
+    {
+        Notifier.Remove();
+        lock (Mutex)
+            _pt.Clear();
+    }
+
+    private readonly record struct DptEntry(Folio Page, long Subpage, bool Writable);
+}
