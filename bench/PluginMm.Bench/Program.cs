@@ -1,0 +1,393 @@
+using System.Diagnostics;
+using System.Reflection;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Loggers;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using PluginMm.Bench;
+using static PluginMm.Bench.Report;
+
+// dotnet run -c Release --project bench/PluginMm.Bench -- [--quick | --full] [--only=dispatch,seed003,roundtrip,host,generator,scaling]
+var sw = Stopwatch.StartNew();
+bool full = args.Contains("--full");
+var only = args.FirstOrDefault(a => a.StartsWith("--only=", StringComparison.Ordinal))?["--only=".Length..]
+    .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+bool Want(string part) => only is null || only.Contains(part);
+var s = full ? Sizes.Full : Sizes.Quick;
+string root = RepoRoot();
+var report = new Report();
+int failures = 0;
+
+void Part(string name, Action body)
+{
+    if (!Want(name)) return;
+    try { body(); }
+    catch (Exception e)
+    {
+        failures++;
+        report.Text($"**{name} failed**: `{e.GetType().Name}: {e.Message}`");
+        report.AddGoal(new Goal(name, "(part failed)", "error", false, e.Message));
+        Console.Error.WriteLine(e);
+    }
+}
+
+string? hostUnavailable = RoundTrip.HostUnavailable();
+if (hostUnavailable is not null)
+    Console.WriteLine($"host parts skipped: {hostUnavailable}");
+
+Part("dispatch", () => Parts.Dispatch(report, s));
+Part("seed003", () => Parts.Seed003(report, s));
+Part("roundtrip", () => Parts.ModelRoundTrip(report, s, hostUnavailable));
+Part("host", () => Parts.HostHandler(report, s, root, hostUnavailable));
+Part("generator", () => Parts.Generator(report, s));
+Part("scaling", () => Parts.Scaling(report, s, hostUnavailable));
+
+string cmd = "dotnet run -c Release --project bench/PluginMm.Bench -- " + (args.Length == 0 ? "--quick" : string.Join(' ', args));
+string path = report.Write(root, cmd, sw.Elapsed, !full);
+Console.WriteLine();
+Console.WriteLine($"results: {path} ({sw.Elapsed.TotalMinutes:F1} min)");
+return failures == 0 ? 0 : 1;
+
+static string RepoRoot()
+{
+    var meta = typeof(Report).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "RepositoryRoot")?.Value;
+    if (meta is not null && File.Exists(Path.Combine(meta, "PluginMm.sln")))
+        return Path.GetFullPath(meta);
+    for (var d = new DirectoryInfo(Environment.CurrentDirectory); d is not null; d = d.Parent)
+        if (File.Exists(Path.Combine(d.FullName, "PluginMm.sln")))
+            return d.FullName;
+    return Environment.CurrentDirectory;
+}
+
+/// <summary>How much of everything a run does.</summary>
+internal sealed record Sizes(int Rounds, int Warmup, int BdnIterations, int DispatchReps, int FaultPasses, int ModelPages, int HostPages, int GenEdits)
+{
+    public static readonly Sizes Quick = new(Rounds: 7, Warmup: 1, BdnIterations: 5, DispatchReps: 100, FaultPasses: 16, ModelPages: 4096, HostPages: 16384, GenEdits: 6);
+    public static readonly Sizes Full = new(Rounds: 15, Warmup: 2, BdnIterations: 15, DispatchReps: 300, FaultPasses: 48, ModelPages: 16384, HostPages: 65536, GenEdits: 20);
+}
+
+internal static class Parts
+{
+    private static Summary Bdn<T>(Sizes s)
+    {
+        var job = Job.Default
+            .WithToolchain(InProcessEmitToolchain.Instance)
+            .WithLaunchCount(1)
+            .WithWarmupCount(2)
+            .WithIterationCount(s.BdnIterations)
+            .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(150))
+            .WithId("InProcessShort");
+        var config = ManualConfig.CreateEmpty()
+            .AddJob(job)
+            .AddColumnProvider(BenchmarkDotNet.Columns.DefaultColumnProviders.Instance)
+            .AddDiagnoser(BenchmarkDotNet.Diagnosers.MemoryDiagnoser.Default)
+            .AddLogger(ConsoleLogger.Default)
+            .WithArtifactsPath(Path.Combine(Path.GetTempPath(), "pluginmm-bdn"))
+            .WithOptions(ConfigOptions.DisableLogFile | ConfigOptions.JoinSummary);
+        return BenchmarkRunner.Run<T>(config);
+    }
+
+    private static IEnumerable<string[]> BdnRows(Summary summary)
+    {
+        foreach (var r in summary.Reports)
+        {
+            var st = r.ResultStatistics;
+            var alloc = r.GcStats.GetBytesAllocatedPerOperation(r.BenchmarkCase);
+            yield return
+            [
+                r.BenchmarkCase.Descriptor.WorkloadMethodDisplayInfo,
+                st is null ? "n/a" : F(st.Median, "N2"),
+                st is null ? "n/a" : F(st.StandardDeviation, "N2"),
+                alloc is null ? "?" : alloc.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ];
+        }
+    }
+
+    private static readonly string[] BdnHeader = ["case (BenchmarkDotNet, in-process, one op = one call / one fault)", "median ns/op", "stddev ns", "allocated B/op"];
+
+    // ------------------------------------------------------------------ part 1
+
+    public static void Dispatch(Report report, Sizes s)
+    {
+        report.Section("1. Dispatch: generated table against a direct call",
+            "`Shmem.Ops.UffdOps.GetFolioNoAlloc(...)` / `Shmem.Ops.VmOps.Fault(ref vmf)` (a `calli` through the generated function "
+            + "pointer, as the runtime calls hooks) against `Shmem.GetFolioNoAlloc(...)` / `Shmem.Fault(ref vmf)` called directly, "
+            + "on a cached shmem page. `CanUserfault` (`=> true`) is the degenerate case: the direct call is inlined to a constant, "
+            + "so that pair measures the bare cost of an indirect call. Absolute figures: BenchmarkDotNet. Ratios: the interleaved "
+            + "harness (same methods, alternating, median of paired rounds).");
+        var summary = Bdn<DispatchBenchmarks>(s);
+        report.Table(BdnHeader, BdnRows(summary));
+
+        var b = new DispatchBenchmarks();
+        b.Setup();
+        int reps = s.DispatchReps, ops = reps * 1024;
+        Func<double> V(Action a) => () => SideBySide.NsPerOp(ops, () => { for (int i = 0; i < reps; i++) a(); });
+        var v = SideBySide.Run(s.Rounds * 3, s.Warmup + 1,
+            V(b.GetFolioDirect), V(b.GetFolioTable), V(b.FaultDirect), V(b.FaultTable),
+            V(() => b.CanUserfaultDirect()), V(() => b.CanUserfaultTable()));
+        string[] names = ["GetFolioNoAlloc", "Fault", "CanUserfault (inlined direct)"];
+        var rows = new List<string[]>();
+        double worst = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            double d = SideBySide.Median(v[2 * i]), t = SideBySide.Median(v[2 * i + 1]);
+            double ratio = SideBySide.PairedRatio(v[2 * i + 1], v[2 * i]);
+            if (i < 2) worst = Math.Max(worst, ratio);
+            rows.Add([names[i], F(d, "N2"), F(t, "N2"), F(t - d, "N2"), F(ratio, "N3")]);
+        }
+        report.Table(["hook", "direct ns/call", "table ns/call", "difference ns", "ratio table/direct"], rows);
+        report.AddGoal(new Goal("1 dispatch", "table/direct ≤ 1.05 (hooks with work)", $"worst {F(worst, "N3")}", worst <= 1.05,
+            worst <= 1.05
+                ? $"CanUserfault, whose direct call inlines to nothing, costs one indirect call more through the table: {F(SideBySide.Median(v[5]) - SideBySide.Median(v[4]), "N2")} ns/call."
+                : "the indirect call is not hidden by the hook's work at this size; next: devirtualise hot hooks (static abstract interface generic specialisation) for registries known at compile time."));
+    }
+
+    // ------------------------------------------------------------------ part 2
+
+    public static void Seed003(Report report, Sizes s)
+    {
+        report.Section("2. Seed 003: pre-check against RFC retval (and against no userfault code)",
+            "One operation = one fault of a 64-fault pass over a 64-page MAP_SHARED shmem mapping in the model kernel, including "
+            + "that fault's share of the reset (MADV_DONTNEED for (a)/(b), MADV_REMOVE for (c)), identical for every design. "
+            + "Faults are writes, so every one goes through `__do_fault` (a read of a cached page with no uffd armed is served "
+            + "by fault-around, which neither design touches). (a) *no userfault code*: `ModelKernel.NoUserfaultBenchmarkOnly` "
+            + "(no `__do_userfault`, no retval flag) on `shmem-plain` (shmem's `->fault` minus the RFC's retval test, "
+            + "bench/PluginMm.Bench/ShmemPlain.cs); *pre-check, plain ->fault*: seed 000 as proposed (the backend has no userfault "
+            + "code); *pre-check, shipped shmem*: what the repository ships (its `Fault` keeps one dead retval flag test so one "
+            + "backend serves both designs); *RFC retval*: seed 001. (b) a MINOR-registered mapping over a cached page: fault → "
+            + "message → UFFDIO_CONTINUE from a handler thread → retry. (c) MINOR-registered, page not cached: no trap, `->fault` "
+            + "allocates.");
+        var summary = Bdn<FaultPathBenchmarks>(s);
+        report.Table(BdnHeader, BdnRows(summary));
+
+        var fixtures = Seed003Cases.Cases.Select(c => new FaultFixture(c.Variant, c.Scenario)).ToArray();
+        try
+        {
+            int passes = s.FaultPasses;
+            var v = SideBySide.Run(s.Rounds * 2, s.Warmup + 1, fixtures.Select(f => (Func<double>)(() =>
+                SideBySide.NsPerOp(passes * FaultFixture.Pages, () => { for (int i = 0; i < passes; i++) f.Pass(); }))).ToArray());
+            long totalPasses = (long)passes * (s.Rounds * 2 + s.Warmup + 1);
+            foreach (var f in fixtures)
+                if (f.Verify(totalPasses) is { } bad) throw new InvalidOperationException(bad);
+            double M(PathVariant pv, FaultScenario sc) => SideBySide.Median(v[Seed003Cases.Index(pv, sc)]);
+            double R(PathVariant a, PathVariant b, FaultScenario sc) => SideBySide.PairedRatio(v[Seed003Cases.Index(a, sc)], v[Seed003Cases.Index(b, sc)]);
+            var a = FaultScenario.CachedNoUffd;
+            report.Table(["scenario", "variant", "median ns/fault (interleaved)", "ratio", "against"],
+            [
+                ["(a) cached, no uffd armed", "no userfault code", F(M(PathVariant.NoUserfault, a)), "1.000", "itself"],
+                ["(a)", "pre-check, plain ->fault", F(M(PathVariant.PreCheckPlain, a)), F(R(PathVariant.PreCheckPlain, PathVariant.NoUserfault, a), "N3"), "no userfault code"],
+                ["(a)", "pre-check, shipped shmem", F(M(PathVariant.PreCheck, a)), F(R(PathVariant.PreCheck, PathVariant.NoUserfault, a), "N3"), "no userfault code"],
+                ["(a)", "RFC retval", F(M(PathVariant.RfcRetval, a)), F(R(PathVariant.RfcRetval, PathVariant.NoUserfault, a), "N3"), "no userfault code"],
+                ["(a)", "pre-check (shipped) / RFC", "", F(R(PathVariant.PreCheck, PathVariant.RfcRetval, a), "N3"), "RFC retval"],
+                ["(b) MINOR trap + CONTINUE", "pre-check", F(M(PathVariant.PreCheck, FaultScenario.MinorTrap)), F(R(PathVariant.PreCheck, PathVariant.RfcRetval, FaultScenario.MinorTrap), "N3"), "RFC retval"],
+                ["(b)", "RFC retval", F(M(PathVariant.RfcRetval, FaultScenario.MinorTrap)), "1.000", "itself"],
+                ["(c) MINOR-armed, not cached", "pre-check", F(M(PathVariant.PreCheck, FaultScenario.MinorArmedNotCached)), F(R(PathVariant.PreCheck, PathVariant.RfcRetval, FaultScenario.MinorArmedNotCached), "N3"), "RFC retval"],
+                ["(c)", "RFC retval", F(M(PathVariant.RfcRetval, FaultScenario.MinorArmedNotCached)), "1.000", "itself"],
+            ]);
+            double ra = R(PathVariant.PreCheck, PathVariant.NoUserfault, a), rp = R(PathVariant.PreCheckPlain, PathVariant.NoUserfault, a);
+            report.AddGoal(new Goal("2 seed 003 (a)", "pre-check within 2% of no userfault code", $"shipped {F(ra, "N3")}, plain ->fault {F(rp, "N3")}", ra <= 1.02 && rp <= 1.02,
+                ra <= 1.02 && rp <= 1.02
+                    ? "the pre-check costs one VMA-flag test before ->fault when nothing is armed."
+                    : "measured: the difference is the `__do_userfault` call + VMA flag test per fault; next: inline the armed test into __do_fault (`if (userfaultfd_armed(vma))` before the call) and re-measure."));
+            report.Text($"(b) and (c) have no goal; they answer seed 003's question. Every MINOR fault of (b) was verified to be served by one CONTINUE; "
+                + $"faults per scenario include the setup pass.");
+        }
+        finally
+        {
+            foreach (var f in fixtures) f.Dispose();
+        }
+    }
+
+    // ------------------------------------------------------------------ part 3
+
+    public static void ModelRoundTrip(Report report, Sizes s, string? hostUnavailable)
+    {
+        report.Section("3. Model round trip: MISSING fault resolved by COPY from a handler thread",
+            "The same .NET handler (`CopyServer`, written against `IUserfaultfd`) serves the model kernel and the real kernel "
+            + $"(`HostUserfaultfd`), in alternating rounds. Anonymous private memory, registered MISSING; each faulting thread "
+            + $"writes one byte to every page of its slice, in order; every page is verified afterwards. Model: {s.ModelPages} "
+            + $"pages per run; host: {s.HostPages}. Figures are pages per second (higher is better); ratio = model / host.");
+        TripConfig[] cfgs =
+        [
+            new(1, 1, 1, false), new(8, 1, 1, false), new(8, 16, 1, false), new(8, 16, 1, true), new(1, 1, 1, true),
+        ];
+        bool host = hostUnavailable is null;
+        var variants = new List<Func<double>>();
+        var last = new TripResult[cfgs.Length * 2];
+        for (int i = 0; i < cfgs.Length; i++)
+        {
+            int k = i;
+            variants.Add(() => (last[2 * k] = RoundTrip.Model(s.ModelPages, cfgs[k])).PagesPerSec);
+            if (host) variants.Add(() => (last[2 * k + 1] = RoundTrip.Host(s.HostPages, cfgs[k])).PagesPerSec);
+        }
+        var v = SideBySide.Run(s.Rounds, s.Warmup, variants.ToArray());
+        var rows = new List<string[]>();
+        double worst = double.MaxValue;
+        for (int i = 0; i < cfgs.Length; i++)
+        {
+            int mi = host ? 2 * i : i;
+            double m = SideBySide.Median(v[mi]);
+            string h = "skipped", r = "n/a";
+            if (host)
+            {
+                double ratio = SideBySide.PairedRatio(v[mi], v[mi + 1]);
+                worst = Math.Min(worst, ratio);
+                h = F(SideBySide.Median(v[mi + 1]), "N0");
+                r = F(ratio, "N2");
+            }
+            rows.Add([cfgs[i].ToString(), F(m, "N0"), F(1e9 / m, "N0"), F(last[2 * i].MsgsPerRead, "N2"), h, host ? F(1e9 / SideBySide.Median(v[mi + 1]), "N0") : "", host ? F(last[2 * i + 1].MsgsPerRead, "N2") : "", r]);
+        }
+        report.Table(["configuration", "model pages/s", "model ns/page", "model msgs/read", "host pages/s", "host ns/page", "host msgs/read", "model / host"], rows);
+        if (!host)
+        {
+            report.AddGoal(new Goal("3 model round trip", "model pages/s ≥ host", "host skipped", null, hostUnavailable!));
+            return;
+        }
+        report.AddGoal(new Goal("3 model round trip", "model pages/s ≥ host pages/s (every row)", $"worst model/host {F(worst, "N2")}", worst >= 1.0,
+            worst >= 1.0 ? "the model's fault → wake → COPY → wake cycle is in-process (no syscalls, no TLB work)."
+                : "see the note under the table for the measured bottleneck and next step."));
+    }
+
+    // ------------------------------------------------------------------ part 4
+
+    public static void HostHandler(Report report, Sizes s, string root, string? hostUnavailable)
+    {
+        report.Section("4. Host handler: .NET (HostUserfaultfd) against a minimal C handler, and against plain first touch",
+            "bench/c/uffd_handler.c (built with gcc by the benchmark) and the .NET `CopyServer` on `HostUserfaultfd` do the same "
+            + "work: poll + read + UFFDIO_COPY of a window of pages (clamped to the faulter's slice), faulting threads writing "
+            + $"one byte per page in order, {s.HostPages} pages per run, every page verified. The C program times itself (its "
+            + "process start is outside the figure). Plain first touch: the same loop over plain anonymous memory, no uffd. "
+            + "All variants alternate within each round.");
+        if (hostUnavailable is not null)
+        {
+            report.Text("Skipped: " + hostUnavailable);
+            report.AddGoal(new Goal("4 host handler", ".NET ≥ 0.95 × C", "skipped", null, hostUnavailable));
+            return;
+        }
+        string? exe = Gcc.BuildHandler(root, out var why);
+        TripConfig[] cfgs = [new(1, 1, 1, false), new(4, 16, 1, false), new(1, 1, 16, false), new(1, 1, 64, false)];
+        string[] labels = ["per page", "batched reads (4 faulting threads)", "prefetch 16 pages", "prefetch 64 pages"];
+        var variants = new List<Func<double>>();
+        foreach (var c in cfgs)
+        {
+            var cfg = c;
+            variants.Add(() => RoundTrip.Host(s.HostPages, cfg).PagesPerSec);
+            if (exe is not null) variants.Add(() => Gcc.Run(exe, s.HostPages, cfg).PagesPerSec);
+        }
+        variants.Add(() => RoundTrip.Plain(s.HostPages, 1).PagesPerSec);
+        if (exe is not null) variants.Add(() => Gcc.Run(exe, s.HostPages, null).PagesPerSec);
+        var v = SideBySide.Run(s.Rounds, s.Warmup, variants.ToArray());
+        int stride = exe is null ? 1 : 2;
+        int plainNet = cfgs.Length * stride, plainC = plainNet + 1;
+        var rows = new List<string[]>();
+        double worstVsC = double.MaxValue, worstPrefetch = double.MaxValue;
+        for (int i = 0; i < cfgs.Length; i++)
+        {
+            int n = i * stride;
+            double net = SideBySide.Median(v[n]);
+            string c = "no gcc", ratio = "n/a";
+            if (exe is not null)
+            {
+                double r = SideBySide.PairedRatio(v[n], v[n + 1]);
+                worstVsC = Math.Min(worstVsC, r);
+                c = F(SideBySide.Median(v[n + 1]), "N0");
+                ratio = F(r, "N3");
+            }
+            double vsPlain = SideBySide.PairedRatio(v[n], v[plainNet]);
+            if (cfgs[i].Window > 1) worstPrefetch = Math.Min(worstPrefetch, vsPlain);
+            rows.Add([labels[i], F(net, "N0"), c, ratio, F(vsPlain, "N2")]);
+        }
+        rows.Add(["plain first touch (no uffd)", F(SideBySide.Median(v[plainNet]), "N0"), exe is null ? "no gcc" : F(SideBySide.Median(v[plainC]), "N0"),
+            exe is null ? "n/a" : F(SideBySide.PairedRatio(v[plainNet], v[plainC]), "N3"), "1.00"]);
+        report.Table(["configuration", ".NET pages/s", "C pages/s", ".NET / C", ".NET / plain first touch (.NET)"], rows);
+        if (exe is null)
+            report.AddGoal(new Goal("4 host handler", ".NET ≥ 0.95 × C", "C handler not built", null, why ?? "gcc missing"));
+        else
+            report.AddGoal(new Goal("4 host handler", ".NET pages/s ≥ 0.95 × C (every row)", $"worst {F(worstVsC, "N3")}", worstVsC >= 0.95,
+                worstVsC >= 0.95 ? "per fault both spend their time in the same syscalls (poll, read, ioctl); the P/Invoke + SafeHandle lease is tens of ns against microseconds."
+                    : "see the note under the table."));
+        report.AddGoal(new Goal("4 prefetch", "sequential first touch with prefetch ≥ plain anonymous first touch", $"worst prefetch/plain {F(worstPrefetch, "N2")}", worstPrefetch >= 1.0,
+            worstPrefetch >= 1.0 ? "one COPY maps a window of pages: one fault + wake per window instead of one fault per page."
+                : "see the note under the table."));
+    }
+
+    // ------------------------------------------------------------------ part 5
+
+    public static void Generator(Report report, Sizes s)
+    {
+        report.Section("5. Generator: 1,000 memory types",
+            "The generator in-process (`CSharpGeneratorDriver`, `trackIncrementalGeneratorSteps: true`) over a synthetic compilation of "
+            + "1,000 `[MemoryType]` page-cache classes, one file each. First run = a cold driver over the whole compilation. Edits "
+            + "re-run the same driver on the compilation with one file's line changed (alternating between two versions), median "
+            + "time; the counts come from the run result's tracked steps (`Parse` outputs New/Modified, `SourceOutput` reasons).");
+        var r = GeneratorBench.Run(1000, s.GenEdits);
+        report.Table(["run", "time ms", "re-parsed types", "re-emitted types", "registry output"],
+        [
+            ["first run (1,000 types, cold driver)", F(r.FirstRunMs), "1000", $"{r.GeneratedFiles} files", "New"],
+            .. r.Edits.Select(e => new[] { "one-line edit: " + e.Edit, F(e.MedianMs, "N2"), $"{e.Reparsed} of {r.Types}", $"{e.ReEmittedTypes} of {e.TotalTypes}", e.Registry }),
+        ]);
+        report.Text($"The generated code compiles with the synthetic project: {r.Errors} errors (full semantic diagnostics: {F(r.FullCompileMs, "N0")} ms).");
+        var decl = r.Edits[1];
+        var body = r.Edits[0];
+        bool met = decl.ReEmittedTypes == 1 && body.ReEmittedTypes == 0 && decl.Reparsed <= 1 && body.Reparsed <= 1 && r.Errors == 0
+            && decl.Registry is "Cached" or "Unchanged";
+        report.AddGoal(new Goal("5 generator", "a one-line edit re-runs nothing but the edited type's emission",
+            $"declaration edit: re-emitted {decl.ReEmittedTypes} of {decl.TotalTypes} (registry {decl.Registry}); body edit: re-emitted {body.ReEmittedTypes} of {body.TotalTypes}",
+            met, met ? "a body edit changes no table, so nothing is re-emitted at all." : "see the counts: the step that re-ran is named in the table."));
+    }
+
+    // ------------------------------------------------------------------ part 6
+
+    public static void Scaling(Report report, Sizes s, string? hostUnavailable)
+    {
+        report.Section("6. Scaling: pages per second against faulting threads on one userfaultfd",
+            "One handler thread (reads of up to 16 messages, one COPY per page), 1/2/4/8 faulting threads, model and host "
+            + "alternating. msgs/read is the mean number of messages one read returned: it rises when the handler, not the faulters, is the limit.");
+        int[] threads = [1, 2, 4, 8];
+        bool host = hostUnavailable is null;
+        var variants = new List<Func<double>>();
+        var last = new TripResult[threads.Length * 2];
+        for (int i = 0; i < threads.Length; i++)
+        {
+            int k = i;
+            var cfg = new TripConfig(threads[k], 16, 1, false);
+            variants.Add(() => (last[2 * k] = RoundTrip.Model(s.ModelPages, cfg)).PagesPerSec);
+            if (host) variants.Add(() => (last[2 * k + 1] = RoundTrip.Host(s.HostPages, cfg)).PagesPerSec);
+        }
+        var v = SideBySide.Run(s.Rounds, s.Warmup, variants.ToArray());
+        int stride = host ? 2 : 1;
+        double m1 = SideBySide.Median(v[0]), h1 = host ? SideBySide.Median(v[1]) : 0;
+        var rows = new List<string[]>();
+        for (int i = 0; i < threads.Length; i++)
+        {
+            double m = SideBySide.Median(v[i * stride]);
+            double h = host ? SideBySide.Median(v[i * stride + 1]) : double.NaN;
+            rows.Add([threads[i].ToString(System.Globalization.CultureInfo.InvariantCulture), F(m, "N0"), F(m / m1, "N2"), F(last[2 * i].MsgsPerRead, "N2"),
+                host ? F(h, "N0") : "skipped", host ? F(h / h1, "N2") : "", host ? F(last[2 * i + 1].MsgsPerRead, "N2") : ""]);
+        }
+        report.Table(["faulting threads", "model pages/s", "model ×(1 thread)", "model msgs/read", "host pages/s", "host ×(1 thread)", "host msgs/read"], rows);
+        report.Text($"Machine: {Environment.ProcessorCount} logical cores shared by the faulting threads and the one handler thread.");
+    }
+}
+
+/// <summary>The seed-003 cases, in one fixed order shared by the BDN class and the interleaved run.</summary>
+public static class Seed003Cases
+{
+    public static readonly (PathVariant Variant, FaultScenario Scenario)[] Cases =
+    [
+        (PathVariant.NoUserfault, FaultScenario.CachedNoUffd),
+        (PathVariant.PreCheckPlain, FaultScenario.CachedNoUffd),
+        (PathVariant.PreCheck, FaultScenario.CachedNoUffd),
+        (PathVariant.RfcRetval, FaultScenario.CachedNoUffd),
+        (PathVariant.PreCheck, FaultScenario.MinorTrap),
+        (PathVariant.RfcRetval, FaultScenario.MinorTrap),
+        (PathVariant.PreCheck, FaultScenario.MinorArmedNotCached),
+        (PathVariant.RfcRetval, FaultScenario.MinorArmedNotCached),
+    ];
+
+    public static string Key(PathVariant v, FaultScenario s) => $"{v}/{s}";
+
+    public static int Index(PathVariant v, FaultScenario s) => Array.IndexOf(Cases, (v, s));
+}
