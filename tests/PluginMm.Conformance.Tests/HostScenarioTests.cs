@@ -64,9 +64,9 @@ public sealed class HostScenarioTests
 public static class TraceRecorder
 {
     /// <summary>Runs <paramref name="s"/> on <paramref name="target"/> for <paramref name="type"/>.</summary>
-    public static IReadOnlyList<string> Record(IUffdTarget target, Scenario s, MemType type)
+    public static IReadOnlyList<string> Record(IUffdTarget target, Scenario s, MemType type, IReadOnlyList<string>? reference = null)
     {
-        using var run = new ScenarioRun(target, type, s.Pages);
+        using var run = new ScenarioRun(target, type, s.Pages, reference);
         s.Body(run);
         return [.. run.Trace];
     }

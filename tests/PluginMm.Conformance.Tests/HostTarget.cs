@@ -107,7 +107,8 @@ public sealed class HostTarget : IUffdTarget
             {
                 Span<byte> one = [value];
                 Errno e = kind == AccessKind.Read ? HostMemory.ReadThroughKernel(address, one) : HostMemory.WriteThroughKernel(address, one);
-                t.Outcome = e == Errno.None ? new AccessOutcome(false, one[0]) : new AccessOutcome(true, 0);
+                // EFAULT from a kernel-mode access is the fixup of a fault that would SIGBUS a user-mode access.
+                t.Outcome = e == Errno.None ? AccessOutcome.Ok(one[0]) : new AccessOutcome(e == Errno.EFAULT ? "SIGBUS" : e.ToString(), 0);
             });
             return t;
         }
@@ -118,7 +119,7 @@ public sealed class HostTarget : IUffdTarget
             t._thread = FaultingThread.Start("uffd-zap", () =>
             {
                 var e = HostMemory.Madvise(start, length, advice);
-                t.Outcome = new AccessOutcome(e != Errno.None, (byte)e);
+                t.Outcome = e == Errno.None ? AccessOutcome.Ok(0) : new AccessOutcome($"madvise {e}", 0);
             });
             return t;
         }

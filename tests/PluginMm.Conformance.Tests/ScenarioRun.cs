@@ -6,6 +6,13 @@ namespace PluginMm.Conformance;
 /// <summary>A scenario cannot run on a target (missing feature or memory type); the reason is reported, never a pass.</summary>
 public sealed class ScenarioSkippedException(string reason) : Exception(reason);
 
+/// <summary>A run's trace left its reference trace (the kernel's) at <see cref="Line"/>; the run stops there.</summary>
+public sealed class TraceDivergedException(int line, string message) : Exception(message)
+{
+    /// <summary>The 0-based index of the first differing line.</summary>
+    public int Line { get; } = line;
+}
+
 /// <summary>
 /// One scenario on one target: performs every step through <see cref="IUffdTarget"/> and <see cref="IUserfaultfd"/>
 /// and records the canonical trace — messages read (event, flags, page offset from area start), every ioctl's errno
@@ -21,9 +28,16 @@ public sealed class ScenarioRun : IDisposable
     private readonly List<ITargetArea> _areas = [];
     private readonly List<ITargetTask> _tasks = [];
 
-    /// <summary>Starts a run: opens the userfaultfd and maps the area.</summary>
-    public ScenarioRun(IUffdTarget target, MemType type, int pages)
+    private readonly IReadOnlyList<string>? _reference;
+
+    /// <summary>
+    /// Starts a run: opens the userfaultfd and maps the area. With a <paramref name="reference"/> trace (the kernel's),
+    /// the run stops with <see cref="TraceDivergedException"/> at the first line that differs, so a target that
+    /// disagrees never waits on a task the reference had already released.
+    /// </summary>
+    public ScenarioRun(IUffdTarget target, MemType type, int pages, IReadOnlyList<string>? reference = null)
     {
+        _reference = reference;
         Target = target;
         Type = type;
         var reason = target.Unsupported(type);
@@ -63,7 +77,19 @@ public sealed class ScenarioRun : IDisposable
     public ulong P(int page, bool alias = false) => (alias ? Area.AliasStart : Area.Start) + (ulong)page * (ulong)PageSize;
 
     /// <summary>Records a free-form line.</summary>
-    public void Note(string line) => _trace.Add(line);
+    public void Note(string line) => Add(line);
+
+    private void Add(string line)
+    {
+        int i = _trace.Count;
+        _trace.Add(line);
+        if (_reference is not null && (i >= _reference.Count || _reference[i] != line))
+        {
+            throw new TraceDivergedException(i, $"{Target.Name} trace diverges from the reference at line {i + 1} (- reference, + {Target.Name}):\n"
+                + Golden.Diff(string.Join("\n", _reference.Take(i + 1)), string.Join("\n", _trace))
+                + $"reference continues:\n   {string.Join("\n   ", _reference.Skip(i + 1))}");
+        }
+    }
 
     /// <summary>A deterministic page-sized pattern.</summary>
     public byte[] Pattern(int seed)
@@ -121,14 +147,14 @@ public sealed class ScenarioRun : IDisposable
             probe.Dispose();
             throw new ScenarioSkippedException($"{Target.Name} lacks features {features & ~available}");
         }
-        _trace.Add($"api {features} -> {R(r)} ioctls={ioctls}");
+        Add($"api {features} -> {R(r)} ioctls={ioctls}");
     }
 
     /// <summary>UFFDIO_REGISTER.</summary>
     public UffdioResult Register(ulong start, ulong len, UffdModes modes)
     {
         var r = Uffd.Register(start, len, modes, out var ioctls);
-        _trace.Add($"register {Where(start)} {Len(len)} {modes} -> {R(r)} ioctls={ioctls}");
+        Add($"register {Where(start)} {Len(len)} {modes} -> {R(r)} ioctls={ioctls}");
         return r;
     }
 
@@ -164,14 +190,14 @@ public sealed class ScenarioRun : IDisposable
 
     private UffdioResult Log(string what, UffdioResult r)
     {
-        _trace.Add($"{what} -> {R(r)}");
+        Add($"{what} -> {R(r)}");
         return r;
     }
 
     /// <summary>Starts a faulting task touching <paramref name="address"/>.</summary>
     public ITargetTask Access(ulong address, AccessKind kind, byte value = 0)
     {
-        _trace.Add(kind == AccessKind.Read ? $"task read {Where(address)}" : $"task write {Where(address)} 0x{value:x2}");
+        Add(kind == AccessKind.Read ? $"task read {Where(address)}" : $"task write {Where(address)} 0x{value:x2}");
         var t = Area.StartAccess(address, kind, value);
         _tasks.Add(t);
         return t;
@@ -180,7 +206,7 @@ public sealed class ScenarioRun : IDisposable
     /// <summary>Starts a task calling madvise.</summary>
     public ITargetTask Zap(ulong start, ulong len, Zap zap)
     {
-        _trace.Add($"task madvise {Where(start)} {Len(len)} {zap}");
+        Add($"task madvise {Where(start)} {Len(len)} {zap}");
         var t = Area.StartZap(start, len, zap);
         _tasks.Add(t);
         return t;
@@ -197,7 +223,7 @@ public sealed class ScenarioRun : IDisposable
         if (!r.Succeeded || r.Field != 1)
             Fail($"read after POLLIN returned {r}");
         var m = one[0];
-        _trace.Add(m.Event switch
+        Add(m.Event switch
         {
             UffdEvent.Pagefault => $"msg PAGEFAULT {m.PagefaultFlags} {Where(m.PagefaultAddress)}",
             UffdEvent.Remove or UffdEvent.Unmap => $"msg {m.Event} {Where(m.RemoveStart)}..{Where(m.RemoveEnd, end: true)}",
@@ -208,17 +234,17 @@ public sealed class ScenarioRun : IDisposable
     }
 
     /// <summary>Records whether a message is queued right now (poll with timeout 0).</summary>
-    public void Poll() => _trace.Add($"poll -> {Uffd.Poll(0)}");
+    public void Poll() => Add($"poll -> {Uffd.Poll(0)}");
 
     /// <summary>Records whether the task is (still) blocked in the userfault path.</summary>
-    public void Blocked(ITargetTask task) => _trace.Add($"task blocked={(task.WaitBlocked(HangTimeout) ? "yes" : "no")}");
+    public void Blocked(ITargetTask task) => Add($"task blocked={(task.WaitBlocked(HangTimeout) ? "yes" : "no")}");
 
     /// <summary>Waits (hang-guarded) for the task and records its outcome.</summary>
     public AccessOutcome Finish(ITargetTask task)
     {
         if (!task.Join(HangTimeout))
             Fail("a faulting task did not finish");
-        _trace.Add($"task done {task.Outcome}");
+        Add($"task done {task.Outcome}");
         return task.Outcome;
     }
 
@@ -226,14 +252,14 @@ public sealed class ScenarioRun : IDisposable
     public void CloseUffd()
     {
         Uffd.Dispose();
-        _trace.Add("close uffd");
+        Add("close uffd");
     }
 
     /// <summary>Writes from the test's own task where nothing can trap (recorded).</summary>
     public void Populate(ulong address, ReadOnlySpan<byte> data)
     {
         var e = Area.Write(address, data);
-        _trace.Add($"populate {Where(address)} {Len((ulong)data.Length)} -> {e}");
+        Add($"populate {Where(address)} {Len((ulong)data.Length)} -> {e}");
     }
 
     /// <summary>Records the final content of each page of the area (and alias): a hash, "zero", or SIGBUS.</summary>
@@ -248,7 +274,7 @@ public sealed class ScenarioRun : IDisposable
             for (int i = 0; i < a.Pages; i++)
             {
                 var e = Area.Read(a.start + (ulong)i * (ulong)a.PageSize, buf);
-                _trace.Add($"final {tag}{i} {(e != Errno.None ? "SIGBUS" : Describe(buf))}");
+                Add($"final {tag}{i} {(e != Errno.None ? "SIGBUS" : Describe(buf))}");
             }
         }
     }

@@ -62,11 +62,15 @@ public enum Zap
     Remove,
 }
 
-/// <summary>What a faulting task's access ended with: a byte value, or the signal the process would get.</summary>
-public readonly record struct AccessOutcome(bool SigBus, byte Value)
+/// <summary>What a faulting task's access ended with: a byte value, or the signal the process would get
+/// (<c>SIGBUS</c>, <c>SIGSEGV</c>, <c>OOM</c>), or for a zap the errno of madvise.</summary>
+public readonly record struct AccessOutcome(string? Signal, byte Value)
 {
+    /// <summary>A completed access.</summary>
+    public static AccessOutcome Ok(byte value) => new(null, value);
+
     /// <inheritdoc/>
-    public override string ToString() => SigBus ? "SIGBUS" : $"ok 0x{Value:x2}";
+    public override string ToString() => Signal ?? $"ok 0x{Value:x2}";
 }
 
 /// <summary>
@@ -134,6 +138,6 @@ public interface ITargetTask
     /// <summary>Waits for the task to finish; false on timeout.</summary>
     bool Join(TimeSpan timeout);
 
-    /// <summary>How the access ended (valid after <see cref="Join"/>); for a zap, SigBus means the madvise failed.</summary>
+    /// <summary>How the access ended (valid after <see cref="Join"/>).</summary>
     AccessOutcome Outcome { get; }
 }
