@@ -173,11 +173,16 @@ public sealed class Dmirror : IDisposable
     /// <summary>Entries in the device page table.</summary>
     public int DeviceEntries { get { lock (Mutex) return _pt.Count; } }
 
-    /// <summary>The device's entry for the page at <paramref name="address"/>: (present, writable).</summary>
-    public (bool Present, bool Writable) DeviceEntry(ulong address)
+    /// <summary>The device's entry for the page at <paramref name="address"/> (for tests): its page and whether it is writable.</summary>
+    public bool TryGetDeviceEntry(ulong address, out Folio? page, out bool writable)
     {
         lock (Mutex)
-            return _pt.TryGetValue(address >> Folio.BasePageShift, out var e) ? (true, e.Writable) : (false, false);
+        {
+            bool found = _pt.TryGetValue(address >> Folio.BasePageShift, out var e);
+            page = found ? e.Page : null;
+            writable = found && e.Writable;
+            return found;
+        }
     }
 
     /// <summary>

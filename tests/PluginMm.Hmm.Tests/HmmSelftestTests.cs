@@ -1,0 +1,343 @@
+using HmmMirror;
+using PluginMm.Runtime;
+using static PluginMm.Hmm.Tests.HmmFixture;
+
+namespace PluginMm.Hmm.Tests;
+
+/// <summary>
+/// Ports of tools/testing/selftests/mm/hmm-tests.c whose subject the model has (system memory; device-private memory,
+/// migration and exclusive access are not modelled). Each keeps the kernel test's name, set-up and assertions.
+/// </summary>
+[TestClass]
+public sealed class HmmSelftestTests
+{
+    [TestMethod(DisplayName = "hmm open_close")]
+    public void OpenClose()
+    {
+        using var f = new HmmFixture();
+        Assert.AreEqual(Errno.None, f.Device0.Open(f.Mm, out var fd));
+        Assert.IsNotNull(fd);
+        Assert.AreEqual(2, PluginMm.Runtime.Hmm.MmuNotifierSubscriptions.Of(f.Mm)!.Count, "each open inserts an interval notifier");
+        fd.Dispose();
+        Assert.AreEqual(1, PluginMm.Runtime.Hmm.MmuNotifierSubscriptions.Of(f.Mm)!.Count, "close removes it");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_read")]
+    public void AnonRead()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+        // Initialize buffer in system memory but leave the first two pages zero (pte_none and pfn_zero).
+        int ints = (int)(Size / 4), skip = 2 * PageSize / 4;
+        var init = Ints(ints, i => i);
+        CpuWrite(f.Task, ptr + 2 * PageSize, init.AsSpan(skip * 4).ToArray());
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, Size, Prot.Read));
+        // Populate the CPU page table with a special zero page.
+        Assert.AreEqual(0, IntAt(CpuRead(f.Task, ptr + PageSize, 4), 0));
+        Assert.IsTrue(f.Mm.PageTable.Get(ptr + PageSize).IsZeroPage);
+
+        var mirror = new byte[Size];
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Read, ptr, Npages, mirror, f.Task, out var cmd));
+        Assert.AreEqual((ulong)Npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(mirror, ints, i => i < skip ? 0 : i, "device read");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_read_prot")]
+    public void AnonReadProt()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+        int ints = (int)(Size / 4);
+        CpuWrite(f.Task, ptr, Ints(ints, i => i));
+        // Initialize mirror buffer so we can verify it isn't written.
+        var mirror = Ints(ints, i => -i);
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, Size, Prot.None));
+        Assert.AreEqual(Errno.EFAULT, Cmd(f.Fd, HmmDmirrorCommand.Read, ptr, Npages, mirror, f.Task, out _));
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, Size, Prot.Read));
+        AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "buffer");
+        AssertInts(mirror, ints, i => -i, "mirror untouched");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_write")]
+    public void AnonWrite()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+        int ints = (int)(Size / 4);
+        var mirror = Ints(ints, i => i);
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, Npages, mirror, f.Task, out var cmd));
+        Assert.AreEqual((ulong)Npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "what the device wrote");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_write_prot")]
+    public void AnonWriteProt()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read);
+        int ints = (int)(Size / 4);
+        var mirror = new byte[Size];
+        // Simulate a device reading a zero page of memory.
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Read, ptr, 1, mirror, f.Task, out var cmd));
+        Assert.AreEqual(1UL, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        // Initialize data that the device will write to buffer->ptr.
+        mirror = Ints(ints, i => i);
+        Assert.AreEqual(Errno.EPERM, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, Npages, mirror, f.Task, out _));
+        AssertInts(CpuRead(f.Task, ptr, Size), ints, _ => 0, "buffer still zero");
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, Size, Prot.Read | Prot.Write));
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, Npages, mirror, f.Task, out cmd));
+        Assert.AreEqual((ulong)Npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "what the device wrote");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_write_child")]
+    public void AnonWriteChild()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+        int ints = (int)(Size / 4);
+        CpuWrite(f.Task, ptr, Ints(ints, i => i));
+        var mirror = Ints(ints, i => -i);
+
+        var child = f.Mm.Fork();
+        var childTask = child.CreateTask("child");
+        // Check that we see the parent's values.
+        AssertInts(CpuRead(childTask, ptr, Size), ints, i => i, "child sees the parent's values");
+        // The child process needs its own mirror to its own mm.
+        var childFd = f.Open(f.Device0, child);
+        Assert.AreEqual(Errno.None, Cmd(childFd, HmmDmirrorCommand.Write, ptr, Npages, mirror, childTask, out var cmd));
+        Assert.AreEqual((ulong)Npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(CpuRead(childTask, ptr, Size), ints, i => -i, "what the device wrote in the child");
+        childFd.Dispose();
+        child.Exit();
+
+        AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "parent unchanged (CoW)");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_write_child_shared")]
+    public void AnonWriteChildShared()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write, MapFlags.Shared);
+        int ints = (int)(Size / 4);
+        CpuWrite(f.Task, ptr, Ints(ints, i => i));
+        var mirror = Ints(ints, i => -i);
+
+        var child = f.Mm.Fork();
+        var childTask = child.CreateTask("child");
+        AssertInts(CpuRead(childTask, ptr, Size), ints, i => i, "child sees the parent's values");
+        var childFd = f.Open(f.Device0, child);
+        Assert.AreEqual(Errno.None, Cmd(childFd, HmmDmirrorCommand.Write, ptr, Npages, mirror, childTask, out var cmd));
+        Assert.AreEqual((ulong)Npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(CpuRead(childTask, ptr, Size), ints, i => -i, "what the device wrote in the child");
+        childFd.Dispose();
+        child.Exit();
+
+        AssertInts(CpuRead(f.Task, ptr, Size), ints, i => -i, "parent sees the child's device write (MAP_SHARED)");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_write_hugetlbfs")]
+    public void AnonWriteHugetlbfs()
+    {
+        using var f = new HmmFixture();
+        const int huge = 2 << 20;
+        ulong size = 2 * (ulong)huge;
+        int npages = (int)(size / PageSize), ints = (int)(size / 4);
+        Assert.AreEqual(Errno.None, f.Kernel.HugetlbfsCreate("hugetlb", (long)size, huge, out var file));
+        Assert.AreEqual(Errno.None, f.Mm.Mmap(0, size, Prot.Read | Prot.Write, MapFlags.Private, file, 0, out ulong ptr));
+        var mirror = Ints(ints, i => i);
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, npages, mirror, f.Task, out var cmd));
+        Assert.AreEqual((ulong)npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(CpuRead(f.Task, ptr, size), ints, i => i, "what the device wrote");
+    }
+
+    [TestMethod(DisplayName = "hmm compound")]
+    public void Compound()
+    {
+        using var f = new HmmFixture();
+        const int huge = 2 << 20;
+        int npages = huge / PageSize;
+        Assert.AreEqual(Errno.None, f.Kernel.HugetlbfsCreate("hugetlb", huge, huge, out var file));
+        Assert.AreEqual(Errno.None, f.Mm.Mmap(0, huge, Prot.Read | Prot.Write, MapFlags.Private, file, 0, out ulong ptr));
+        CpuWrite(f.Task, ptr, Ints(huge / 4, i => i));
+        var perm = new byte[npages];
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Snapshot, ptr, npages, perm, f.Task, out var cmd));
+        Assert.AreEqual((ulong)npages, cmd.CPages);
+        CollectionAssert.AreEqual(Enumerable.Repeat((byte)(DmirrorProt.Write | DmirrorProt.Pmd), npages).ToArray(), perm);
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, huge, Prot.Read));
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Snapshot, ptr, npages, perm, f.Task, out _));
+        CollectionAssert.AreEqual(Enumerable.Repeat((byte)(DmirrorProt.Read | DmirrorProt.Pmd), npages).ToArray(), perm);
+    }
+
+    [TestMethod(DisplayName = "hmm file_read")]
+    public void FileRead()
+    {
+        using var f = new HmmFixture();
+        int ints = (int)(Size / 4);
+        Assert.AreEqual(Errno.None, f.Kernel.MemfdCreate("shmem", (long)Size, out var file));
+        // Write initial contents of the file (the selftest's write(2), done through a writable mapping).
+        Assert.AreEqual(Errno.None, f.Mm.Mmap(0, Size, Prot.Read | Prot.Write, MapFlags.Shared, file, 0, out ulong writer));
+        CpuWrite(f.Task, writer, Ints(ints, i => i));
+        Assert.AreEqual(Errno.None, f.Mm.Munmap(writer, Size));
+
+        Assert.AreEqual(Errno.None, f.Mm.Mmap(0, Size, Prot.Read, MapFlags.Shared, file, 0, out ulong ptr));
+        var mirror = new byte[Size];
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Read, ptr, Npages, mirror, f.Task, out var cmd));
+        Assert.AreEqual((ulong)Npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(mirror, ints, i => i, "device read");
+    }
+
+    [TestMethod(DisplayName = "hmm file_write")]
+    public void FileWrite()
+    {
+        using var f = new HmmFixture();
+        int ints = (int)(Size / 4);
+        Assert.AreEqual(Errno.None, f.Kernel.MemfdCreate("shmem", (long)Size, out var file));
+        Assert.AreEqual(Errno.None, f.Mm.Mmap(0, Size, Prot.Read | Prot.Write, MapFlags.Shared, file, 0, out ulong ptr));
+        var mirror = Ints(ints, i => i);
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, Npages, mirror, f.Task, out var cmd));
+        Assert.AreEqual((ulong)Npages, cmd.CPages);
+        Assert.AreEqual(1UL, cmd.Faults);
+        AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "what the device wrote");
+        var pread = new byte[Size];
+        Assert.AreEqual(Errno.None, file!.Pread(0, pread));
+        AssertInts(pread, ints, i => i, "pread");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_read_multiple")]
+    public void AnonReadMultiple()
+    {
+        using var f = new HmmFixture();
+        int ints = (int)(Size / 4);
+        for (int c = 0; c < 10; c++)
+        {
+            ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+            CpuWrite(f.Task, ptr, Ints(ints, i => i + c));
+            var mirror = new byte[Size];
+            Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Read, ptr, Npages, mirror, f.Task, out var cmd));
+            Assert.AreEqual((ulong)Npages, cmd.CPages);
+            Assert.AreEqual(1UL, cmd.Faults);
+            AssertInts(mirror, ints, i => i + c, $"round {c}");
+            Assert.AreEqual(Errno.None, f.Mm.Munmap(ptr, Size));
+        }
+        Assert.AreEqual(0, f.Fd.DeviceEntries, "munmap erased every device entry");
+    }
+
+    [TestMethod(DisplayName = "hmm anon_teardown")]
+    public void AnonTeardown()
+    {
+        using var f = new HmmFixture();
+        int ints = (int)(Size / 4);
+        int succeeded = 0;
+        for (int c = 0; c < 10; c++)
+        {
+            ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+            CpuWrite(f.Task, ptr, Ints(ints, i => i + c));
+            var unmap = new Thread(() => f.Mm.Munmap(ptr + Size / 2, Size / 2));
+            unmap.Start();
+            var mirror = new byte[Size];
+            var rc = Cmd(f.Fd, HmmDmirrorCommand.Read, ptr, Npages, mirror, f.Task, out var cmd);
+            if (rc == Errno.None)
+            {
+                succeeded++;
+                Assert.AreEqual((ulong)Npages, cmd.CPages);
+                Assert.AreEqual(1UL, cmd.Faults);
+                AssertInts(mirror, ints, i => i + c, $"round {c}");
+            }
+            else
+                Assert.AreEqual(Errno.EFAULT, rc, "a read racing munmap either succeeds fully or fails with EFAULT");
+            Assert.IsTrue(unmap.Join(TimeSpan.FromSeconds(30)), "munmap hung");
+            Assert.AreEqual(Errno.None, f.Mm.Munmap(ptr, Size));
+        }
+        Assert.AreEqual(0, f.Fd.DeviceEntries);
+        Console.WriteLine($"{succeeded}/10 reads completed before the unmap");
+    }
+
+    [TestMethod(DisplayName = "hmm snapshot")]
+    public void Snapshot()
+    {
+        using var f = new HmmFixture();
+        const int npages = 7;
+        ulong size = npages * PageSize;
+        ulong ptr = f.MmapAnon(size, Prot.None);
+        // p[0] PROT_NONE; p[1] a hole; p[2] the zero page; p[3] read-only data; p[4] read-write data; p[5], p[6] never touched
+        // (in hmm-tests they are migrated to device 0 and 1: device-private memory is not modelled).
+        Assert.AreEqual(Errno.None, f.Mm.Munmap(ptr + PageSize, PageSize));
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 2 * PageSize, PageSize, Prot.Read));
+        Assert.AreEqual(0, IntAt(CpuRead(f.Task, ptr + 2 * PageSize, 4), 0));
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 3 * PageSize, PageSize, Prot.Read | Prot.Write));
+        CpuWrite(f.Task, ptr + 3 * PageSize, Ints(1, _ => 3));
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 3 * PageSize, PageSize, Prot.Read));
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 4 * PageSize, 3 * PageSize, Prot.Read | Prot.Write));
+        CpuWrite(f.Task, ptr + 4 * PageSize, Ints(1, _ => 4));
+
+        var fd1 = f.Open(f.Device1, f.Mm);
+        var perm = new byte[npages];
+        Assert.AreEqual(Errno.None, Cmd(fd1, HmmDmirrorCommand.Snapshot, ptr, npages, perm, f.Task, out var cmd));
+        Assert.AreEqual((ulong)npages, cmd.CPages);
+        CollectionAssert.AreEqual(new byte[]
+        {
+            DmirrorProt.Error,
+            DmirrorProt.Error,
+            DmirrorProt.Zero | DmirrorProt.Read,
+            DmirrorProt.Read,
+            DmirrorProt.Write,
+            DmirrorProt.None,
+            DmirrorProt.None,
+        }, perm);
+        Assert.AreEqual(0, fd1.DeviceEntries, "a snapshot faults nothing and maps nothing");
+    }
+
+    [TestMethod(DisplayName = "hmm double_map")]
+    public void DoubleMap()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+        int ints = (int)(Size / 4);
+        CpuWrite(f.Task, ptr, Ints(ints, i => i));
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, Size, Prot.Read));
+        var fd1 = f.Open(f.Device1, f.Mm);
+        foreach (var fd in new[] { f.Fd, fd1 })
+        {
+            var mirror = new byte[Size];
+            Assert.AreEqual(Errno.None, Cmd(fd, HmmDmirrorCommand.Read, ptr, Npages, mirror, f.Task, out var cmd));
+            Assert.AreEqual((ulong)Npages, cmd.CPages);
+            Assert.AreEqual(1UL, cmd.Faults);
+            AssertInts(mirror, ints, i => i, "device read");
+        }
+        // Both mirrors hold the same pages; an unmap reaches both.
+        Assert.AreEqual(Npages, f.Fd.DeviceEntries);
+        Assert.AreEqual(Npages, fd1.DeviceEntries);
+        Assert.AreEqual(Errno.None, f.Mm.Munmap(ptr, Size));
+        Assert.AreEqual(0, f.Fd.DeviceEntries);
+        Assert.AreEqual(0, fd1.DeviceEntries);
+    }
+
+    [TestMethod(DisplayName = "hmm dmirror ioctl argument checks")]
+    public void IoctlArgumentChecks()
+    {
+        using var f = new HmmFixture();
+        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
+        var mirror = new byte[Size];
+        var cmd = new HmmDmirrorCmd { Addr = ptr + 1, NPages = 1, CPages = 77, Faults = 88 };
+        Assert.AreEqual(Errno.EINVAL, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, mirror, f.Task), "unaligned addr");
+        Assert.AreEqual(77UL, cmd.CPages, "on error the struct is not copied back");
+        cmd = new HmmDmirrorCmd { Addr = ptr, NPages = 0 };
+        Assert.AreEqual(Errno.EINVAL, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, mirror, f.Task), "npages 0");
+        cmd = new HmmDmirrorCmd { Addr = ptr, NPages = ulong.MaxValue >> 12 };
+        Assert.AreEqual(Errno.EINVAL, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, mirror, f.Task), "addr + size wraps");
+        cmd = new HmmDmirrorCmd { Addr = ptr, NPages = 1 };
+        Assert.AreEqual(Errno.EINVAL, f.Fd.Ioctl((HmmDmirrorCommand)0x42, ref cmd, mirror, f.Task), "unknown command");
+        Assert.AreEqual(Errno.EOPNOTSUPP, f.Fd.Ioctl(HmmDmirrorCommand.MigrateToDev, ref cmd, mirror, f.Task), "device memory is not modelled");
+        Assert.AreEqual(Errno.EFAULT, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, new byte[10], f.Task), "copy_to_user into a short buffer");
+        Assert.AreEqual(Errno.EFAULT, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, mirror.AsSpan(0, 0), f.Task));
+    }
+}
