@@ -276,8 +276,9 @@ public static class HmmFaults
                     return Errno.EBUSY;
                 }
                 // Seed 002 (and, defensively, any other lock drop): retake the lock; the VMA may have changed, so the
-                // caller's loop re-walks from 'last'.
-                mm.MmapLock.EnterReadLock();
+                // caller's loop re-walks from 'last'. (VM_FAULT_RETRY with RETRY_NOWAIT keeps the lock: never set here.)
+                if (!mm.MmapLock.IsReadLockHeld)
+                    mm.MmapLock.EnterReadLock();
                 return Errno.EBUSY;
             }
             if ((ret & VmFaultResult.Error) != 0)
