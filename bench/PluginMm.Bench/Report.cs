@@ -15,6 +15,8 @@ public sealed class Report
 
     public static string F(double x, string fmt = "N1") => x.ToString(fmt, CultureInfo.InvariantCulture);
 
+    private static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
+
     public void Section(string title, string? text = null)
     {
         _body.AppendLine().AppendLine("## " + title).AppendLine();
@@ -34,7 +36,7 @@ public sealed class Report
         var sb = new StringBuilder();
         sb.Append("| ").AppendJoin(" | ", header).AppendLine(" |");
         sb.Append('|').AppendJoin("|", header.Select(_ => " --- ")).AppendLine("|");
-        foreach (var r in rows) sb.Append("| ").AppendJoin(" | ", r).AppendLine(" |");
+        foreach (var r in rows) sb.Append("| ").AppendJoin(" | ", r.Select(Cell)).AppendLine(" |");
         _body.Append(sb).AppendLine();
         Console.Write(sb);
     }
@@ -65,7 +67,7 @@ public sealed class Report
         sb.AppendLine("| part | goal | measured | verdict | bottleneck / next step |");
         sb.AppendLine("| --- | --- | --- | --- | --- |");
         foreach (var g in _goals)
-            sb.AppendLine($"| {g.Part} | {g.Target} | {g.Measured} | {(g.Met is null ? "skipped" : g.Met.Value ? "met" : "**not met**")} | {g.Note} |");
+            sb.AppendLine($"| {Cell(g.Part)} | {Cell(g.Target)} | {Cell(g.Measured)} | {(g.Met is null ? "skipped" : g.Met.Value ? "met" : "**not met**")} | {Cell(g.Note)} |");
         sb.Append(_body);
         string dir = Path.Combine(repoRoot, "bench", "results");
         Directory.CreateDirectory(dir);

@@ -15,7 +15,7 @@ public readonly record struct TripConfig(int Threads, int Batch, int Window, boo
 }
 
 /// <summary>The result of one run: pages per second and the handler's counters.</summary>
-public readonly record struct TripResult(double PagesPerSec, long Faults, long Reads)
+public readonly record struct TripResult(double PagesPerSec, long Faults, long Reads, double CpuNsPerPage = double.NaN)
 {
     public double MsgsPerRead => Reads == 0 ? 0 : (double)Faults / Reads;
 }
@@ -64,7 +64,7 @@ public static unsafe class RoundTrip
         {
             ulong slice = len / (ulong)cfg.Threads;
             var server = new CopyServer(ctx, addr, slice, src, cfg.Window, cfg.Batch, cfg.DontWake);
-            double seconds;
+            (double Seconds, double CpuNs) seconds;
             using (server)
             {
                 seconds = Touch(cfg.Threads, t =>
@@ -84,7 +84,7 @@ public static unsafe class RoundTrip
                 if (tasks[0].Read(a, two) != AccessResult.Ok || two[0] != 1 || two[1] != Pattern)
                     throw new InvalidOperationException($"model page 0x{a:x} holds {two[0]},{two[1]}");
             }
-            return new TripResult(pages / seconds, server.Faults, server.Reads);
+            return new TripResult(pages / seconds.Seconds, server.Faults, server.Reads, seconds.CpuNs / pages);
         }
         finally { NativeMemory.AlignedFree(src); }
     }
@@ -101,12 +101,66 @@ public static unsafe class RoundTrip
         {
             ulong slice = len / (ulong)cfg.Threads;
             var server = new CopyServer(uffd, map.Start, slice, src, cfg.Window, cfg.Batch, cfg.DontWake);
-            double seconds;
+            (double Seconds, double CpuNs) seconds;
             using (server)
                 seconds = Touch(cfg.Threads, t => TouchPages((byte*)map.Start + (ulong)t * slice, slice, (ulong)uffd.PageSize));
             if (server.Error is { } e) throw new InvalidOperationException("host handler: " + e);
             Verify((byte*)map.Start, len, uffd.PageSize, Pattern);
-            return new TripResult(pages / seconds, server.Faults, server.Reads);
+            return new TripResult(pages / seconds.Seconds, server.Faults, server.Reads, seconds.CpuNs / pages);
+        }
+        finally { NativeMemory.AlignedFree(src); }
+    }
+
+    /// <summary>
+    /// The two halves of a model round trip without the hand-off between threads: (1) ns per first-touch write fault on
+    /// anonymous memory with no userfaultfd, (2) ns per one-page UFFDIO_COPY into a MISSING-registered range nobody waits on.
+    /// </summary>
+    public static (double TouchNs, double CopyNs) ModelParts(int pages)
+    {
+        ulong len = (ulong)pages * Folio.BasePageSize;
+        var kernel = new ModelKernel(PluginMm.Backends.MemoryTypeRegistry.All);
+        var mm = kernel.CreateMm();
+        var task = mm.CreateTask();
+        Check(mm.Mmap(0, len, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous, null, 0, out ulong plain), "mmap");
+        Check(mm.Mmap(0, len, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous, null, 0, out ulong armed), "mmap");
+        ReadOnlySpan<byte> one = [1];
+        long t0 = Stopwatch.GetTimestamp();
+        for (ulong a = plain; a < plain + len; a += Folio.BasePageSize)
+            task.Write(a, one);
+        double touch = Stopwatch.GetElapsedTime(t0).TotalNanoseconds / pages;
+        Check(mm.Userfaultfd(Uapi.O_NONBLOCK, out var maybeCtx), "userfaultfd");
+        using var ctx = maybeCtx!;
+        Ok(ctx.Api(Uapi.UFFD_API, 0, out _, out _), "UFFDIO_API");
+        Ok(ctx.Register(armed, len, UffdModes.Missing, out _), "UFFDIO_REGISTER");
+        byte* src = Source(1);
+        try
+        {
+            var span = new ReadOnlySpan<byte>(src, Folio.BasePageSize);
+            t0 = Stopwatch.GetTimestamp();
+            for (ulong a = armed; a < armed + len; a += Folio.BasePageSize)
+                Ok(ctx.Copy(a, span, UffdCopyMode.None), "UFFDIO_COPY");
+            return (touch, Stopwatch.GetElapsedTime(t0).TotalNanoseconds / pages);
+        }
+        finally { NativeMemory.AlignedFree(src); }
+    }
+
+    /// <summary>The same two halves on the real kernel: plain first touch, and one-page UFFDIO_COPY nobody waits on.</summary>
+    public static (double TouchNs, double CopyNs) HostParts(int pages)
+    {
+        double touch = 1e9 / Plain(pages, 1).PagesPerSec;
+        nuint len = (nuint)pages * (nuint)Environment.SystemPageSize;
+        using var map = HostMemory.MapAnonymous(len);
+        using var uffd = HostUserfaultfd.Open();
+        Ok(uffd.Api(Uapi.UFFD_API, 0, out _, out _), "UFFDIO_API");
+        Ok(uffd.Register(map.Start, len, UffdModes.Missing, out _), "UFFDIO_REGISTER");
+        byte* src = Source(1);
+        try
+        {
+            ulong ps = (ulong)uffd.PageSize;
+            long t0 = Stopwatch.GetTimestamp();
+            for (ulong a = map.Start; a < map.Start + len; a += ps)
+                Ok(uffd.CopyFrom(a, (ulong)src, ps, UffdCopyMode.None), "UFFDIO_COPY");
+            return (touch, Stopwatch.GetElapsedTime(t0).TotalNanoseconds / pages);
         }
         finally { NativeMemory.AlignedFree(src); }
     }
@@ -117,9 +171,9 @@ public static unsafe class RoundTrip
         nuint len = (nuint)pages * (nuint)Environment.SystemPageSize;
         using var map = HostMemory.MapAnonymous(len);
         ulong slice = len / (ulong)threads;
-        double seconds = Touch(threads, t => TouchPages((byte*)map.Start + (ulong)t * slice, slice, (ulong)Environment.SystemPageSize));
+        var (seconds, cpu) = Touch(threads, t => TouchPages((byte*)map.Start + (ulong)t * slice, slice, (ulong)Environment.SystemPageSize));
         Verify((byte*)map.Start, len, Environment.SystemPageSize, 0);
-        return new TripResult(pages / seconds, 0, 0);
+        return new TripResult(pages / seconds, 0, 0, cpu / pages);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
@@ -137,7 +191,7 @@ public static unsafe class RoundTrip
     }
 
     /// <summary>Starts <paramref name="threads"/> threads on a barrier and times them from release to the last join.</summary>
-    private static double Touch(int threads, Action<int> body)
+    private static (double Seconds, double CpuNs) Touch(int threads, Action<int> body)
     {
         using var barrier = new Barrier(threads + 1);
         var ts = new Thread[threads];
@@ -152,14 +206,16 @@ public static unsafe class RoundTrip
             }) { IsBackground = true, Name = $"toucher-{t}" };
             ts[i].Start();
         }
+        double cpu0 = CpuTime.ProcessNs();
         barrier.SignalAndWait();
         long t0 = Stopwatch.GetTimestamp();
         foreach (var t in ts)
             if (!t.Join(TimeSpan.FromMinutes(2)))
                 throw new TimeoutException("a faulting thread did not finish in 2 minutes (lost wake-up?)");
         double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        double cpu = CpuTime.ProcessNs() - cpu0;
         if (error is not null) throw new InvalidOperationException("faulting thread failed", error);
-        return s;
+        return (s, cpu);
     }
 
     private static void Check(Errno e, string what)
@@ -199,14 +255,15 @@ public static class Gcc
         var r = Proc.Run(exe, args, TimeSpan.FromMinutes(2));
         if (r.ExitCode != 0 || !r.Stdout.Contains("verified=1", StringComparison.Ordinal))
             throw new InvalidOperationException($"C handler {args}: exit {r.ExitCode}: {r.Stdout} {r.Stderr}");
-        double pps = 0;
+        double pps = 0, cpu = double.NaN;
         long faults = 0;
         foreach (var kv in r.Stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var parts = kv.Split('=');
             if (parts[0] == "pages_per_sec") pps = double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
+            if (parts[0] == "cpu_ns_per_page") cpu = double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
             if (parts[0] == "faults") faults = long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
         }
-        return new TripResult(pps, faults, 0);
+        return new TripResult(pps, faults, 0, cpu);
     }
 }

@@ -35,6 +35,12 @@ public static class SideBySide
         return n == 0 ? double.NaN : n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
+    /// <summary>
+    /// min(a) / min(b): for single-threaded CPU-bound work on a loaded machine, preemption only ever adds time, so the
+    /// fastest of many short interleaved samples is the best estimate of each side's cost.
+    /// </summary>
+    public static double MinRatio(double[] a, double[] b) => a.Min() / b.Min();
+
     /// <summary>Median of the per-round ratios a[r] / b[r].</summary>
     public static double PairedRatio(double[] a, double[] b)
     {
@@ -50,4 +56,25 @@ public static class SideBySide
         body();
         return Stopwatch.GetElapsedTime(t0).TotalNanoseconds / ops;
     }
+}
+
+/// <summary>Wraps a round-trip run as a side-by-side variant (its figure: pages/s) and keeps its other figures per round.</summary>
+public sealed class TripSeries(Func<TripResult> run, int warmup)
+{
+    private readonly List<TripResult> _all = new();
+
+    public Func<double> Variant => () =>
+    {
+        var r = run();
+        _all.Add(r);
+        return r.PagesPerSec;
+    };
+
+    private IEnumerable<TripResult> Measured => _all.Skip(warmup);
+
+    public double CpuNsPerPage => SideBySide.Median(Measured.Select(r => r.CpuNsPerPage).ToArray());
+
+    public double[] CpuSeries => Measured.Select(r => r.CpuNsPerPage).ToArray();
+
+    public double MsgsPerRead => SideBySide.Median(Measured.Select(r => r.MsgsPerRead).ToArray());
 }
