@@ -187,3 +187,56 @@ internal static unsafe class SlowNotifier
         return true;
     }
 }
+
+/// <summary>Invalidations that land while HMM sleeps in a userfault (the mmap lock dropped).</summary>
+[TestClass]
+public sealed class UserfaultfdRaceTests
+{
+    [TestMethod(DisplayName = "hmm userfaultfd_read: an invalidation while HMM sleeps in a userfault: seed 002 hands -EBUSY to the driver, the unlocked variant refreshes the sequence")]
+    [DataRow(DmirrorFaultPath.Seed002)]
+    [DataRow(DmirrorFaultPath.UnlockedTimeout)]
+    public void InvalidationDuringLockDrop(DmirrorFaultPath path)
+    {
+        using var f = new HmmFixture(path);
+        const int npages = 8;
+        ulong size = npages * PageSize;
+        ulong ptr = f.MmapAnon(size, Prot.Read | Prot.Write);
+        Assert.AreEqual(Errno.None, f.Mm.Userfaultfd(0, out var uffd));
+        Assert.IsTrue(uffd!.Api(Uapi.UFFD_API, 0, out _, out _).Succeeded);
+        Assert.IsTrue(uffd.Register(ptr, size, UffdModes.Missing, out _).Succeeded);
+        int invalidations = 0;
+        var handler = new Thread(() =>
+        {
+            var page = new byte[PageSize];
+            page.AsSpan().Fill(0x5A);
+            while (uffd.ReadOne(out var msg).Succeeded)
+            {
+                // While the device's fault sleeps (mmap_lock dropped), change the protection of the last page: an
+                // invalidation of the mirrored range that HMM must notice when it retakes the lock.
+                if (msg.PagefaultAddress == ptr + 2 * PageSize && invalidations++ == 0)
+                    Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + (npages - 1) * PageSize, PageSize, Prot.Read | Prot.Write));
+                uffd.Copy(msg.PagefaultAddress & ~((ulong)PageSize - 1), page, UffdCopyMode.None);
+            }
+        }) { IsBackground = true };
+        handler.Start();
+
+        var mirror = new byte[size];
+        var cmd = path == DmirrorFaultPath.UnlockedTimeout ? HmmDmirrorCommand.ReadUnlocked : HmmDmirrorCommand.Read;
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, cmd, ptr, npages, mirror, f.Task, out var result));
+        uffd.Dispose();
+        Assert.IsTrue(handler.Join(TimeSpan.FromSeconds(30)));
+
+        Assert.AreEqual((ulong)npages, result.CPages);
+        Assert.AreEqual(-1, mirror.AsSpan().IndexOfAnyExcept((byte)0x5A));
+        Assert.AreEqual(1, invalidations);
+        if (path == DmirrorFaultPath.Seed002)
+            Assert.AreEqual(1L, f.Fd.Stats.EbusyRetries, "hmm_range_fault saw the sequence change after retaking the lock and returned -EBUSY");
+        else
+        {
+            // hmm_range_fault_unlocked_timeout re-reads the sequence after every lock drop: the invalidation is absorbed.
+            Assert.AreEqual(0L, f.Fd.Stats.EbusyRetries);
+            Assert.AreEqual(0L, f.Fd.Stats.ReadRetries);
+            Assert.AreEqual((long)npages, f.Fd.Stats.LockDrops);
+        }
+    }
+}
