@@ -160,15 +160,21 @@ public sealed class ModelTarget : IUffdTarget
         }
 
         // A model task blocked in handle_userfault sleeps on its waiter's event (WaitSleepJoin) while the ctx holds it
-        // queued; both must hold.
+        // queued; a task delivering a non-cooperative event sleeps until the event is read, which the public surface
+        // does not count, so there a sleep that lasts 100 ms is taken as blocked.
         public bool WaitBlocked(TimeSpan timeout)
         {
             long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+            int asleep = 0;
             while (Environment.TickCount64 < deadline)
             {
                 if (!_thread!.IsAlive)
                     return false;
-                if ((_thread.ThreadState & ThreadState.WaitSleepJoin) != 0 && target._ctx is { WaitingCount: > 0 })
+                bool sleeping = (_thread.ThreadState & ThreadState.WaitSleepJoin) != 0;
+                if (sleeping && target._ctx is { WaitingCount: > 0 })
+                    return true;
+                asleep = sleeping ? asleep + 1 : 0;
+                if (asleep >= 100)
                     return true;
                 Thread.Sleep(1);
             }
