@@ -240,3 +240,50 @@ public sealed class UserfaultfdRaceTests
         }
     }
 }
+
+/// <summary>Seed 002 covers MISSING only (the question David Hildenbrand asked of the RFC); the unlocked variant any userfault.</summary>
+[TestClass]
+public sealed class UserfaultfdMinorTests
+{
+    [TestMethod(DisplayName = "hmm userfaultfd_read on MINOR-registered shmem: mainline and seed 002 -EFAULT, unlocked variant reads it")]
+    [DataRow(DmirrorFaultPath.Mainline, Errno.EFAULT)]
+    [DataRow(DmirrorFaultPath.Seed002, Errno.EFAULT)]
+    [DataRow(DmirrorFaultPath.UnlockedTimeout, Errno.None)]
+    public void MinorShmem(DmirrorFaultPath path, Errno expected)
+    {
+        using var f = new HmmFixture(path);
+        const int npages = 4;
+        ulong size = npages * PageSize;
+        Assert.AreEqual(Errno.None, f.Kernel.MemfdCreate("shmem", (long)size, out var file));
+        // Fill the page cache through one mapping; the device reads through another, registered MINOR.
+        Assert.AreEqual(Errno.None, f.Mm.Mmap(0, size, Prot.Read | Prot.Write, MapFlags.Shared, file, 0, out ulong writer));
+        CpuWrite(f.Task, writer, Enumerable.Repeat((byte)0x3C, (int)size).ToArray());
+        Assert.AreEqual(Errno.None, f.Mm.Mmap(0, size, Prot.Read | Prot.Write, MapFlags.Shared, file, 0, out ulong ptr));
+        Assert.AreEqual(Errno.None, f.Mm.Userfaultfd(0, out var uffd));
+        Assert.IsTrue(uffd!.Api(Uapi.UFFD_API, UffdFeatures.MinorShmem, out _, out _).Succeeded);
+        Assert.IsTrue(uffd.Register(ptr, size, UffdModes.Minor, out _).Succeeded);
+        long continued = 0;
+        var handler = new Thread(() =>
+        {
+            while (uffd.ReadOne(out var msg).Succeeded)
+            {
+                if (uffd.Continue(msg.PagefaultAddress & ~((ulong)PageSize - 1), (ulong)PageSize, UffdContinueMode.None).Succeeded)
+                    Interlocked.Increment(ref continued);
+            }
+        }) { IsBackground = true };
+        handler.Start();
+
+        var mirror = new byte[size];
+        var cmd = path == DmirrorFaultPath.UnlockedTimeout ? HmmDmirrorCommand.ReadUnlocked : HmmDmirrorCommand.Read;
+        Assert.AreEqual(expected, Cmd(f.Fd, cmd, ptr, npages, mirror, f.Task, out _));
+        uffd.Dispose();
+        Assert.IsTrue(handler.Join(TimeSpan.FromSeconds(30)));
+        if (expected == Errno.None)
+        {
+            Assert.AreEqual(npages, Interlocked.Read(ref continued), "each page resolved with UFFDIO_CONTINUE");
+            Assert.AreEqual(-1, mirror.AsSpan().IndexOfAnyExcept((byte)0x3C));
+        }
+        else
+            Assert.AreEqual(0, Interlocked.Read(ref continued), "no message: handle_userfault returned SIGBUS");
+    }
+}
