@@ -94,28 +94,19 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
     /// <summary>Creates a userfaultfd; on failure <paramref name="failure"/> says why (errno per path) and how to fix it.</summary>
     public static bool TryOpen(UffdOpenFlags flags, UffdOpenPath path, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HostUserfaultfd? uffd, out UffdOpenFailure failure)
     {
-        uffd = null;
         Errno deviceErrno = Errno.None, syscallErrno = Errno.None;
+        int fd = -1;
         if (path is UffdOpenPath.Auto or UffdOpenPath.Device)
+            fd = OpenThroughDevice((int)flags, out deviceErrno);
+        if (fd < 0 && path is UffdOpenPath.Auto or UffdOpenPath.Syscall)
+            fd = OpenThroughSyscall((int)flags, out syscallErrno);
+        if (fd >= 0)
         {
-            int fd = OpenThroughDevice((int)flags, out deviceErrno);
-            if (fd >= 0)
-            {
-                uffd = new HostUserfaultfd(fd, flags);
-                failure = default;
-                return true;
-            }
+            uffd = new HostUserfaultfd(fd, flags);
+            failure = default;
+            return true;
         }
-        if (path is UffdOpenPath.Auto or UffdOpenPath.Syscall)
-        {
-            int fd = OpenThroughSyscall((int)flags, out syscallErrno);
-            if (fd >= 0)
-            {
-                uffd = new HostUserfaultfd(fd, flags);
-                failure = default;
-                return true;
-            }
-        }
+        uffd = null;
         failure = new UffdOpenFailure(deviceErrno, syscallErrno, Explain(flags, deviceErrno, syscallErrno));
         return false;
     }
