@@ -362,7 +362,7 @@ public sealed partial class Mm
 
     /// <summary>
     /// Models <c>do_wp_page</c> (mm/memory.c): a write to a present read-only entry. uffd-wp protected →
-    /// <c>handle_userfault(VM_UFFD_WP)</c>; shared mapping → make writable (<c>wp_page_shared</c>); an exclusive anonymous
+    /// <c>handle_userfault(VM_UFFD_WP)</c>, or with WP_ASYNC the bit is cleared in place and the write proceeds; shared mapping → make writable (<c>wp_page_shared</c>); an exclusive anonymous
     /// folio → reuse (<c>wp_page_reuse</c>); otherwise copy (<c>wp_page_copy</c>: zero page, page-cache page in a private
     /// mapping, or a folio shared after fork).
     /// </summary>
@@ -370,7 +370,19 @@ public sealed partial class Mm
     {
         ulong addr = vmf.Address;
         if (vma.UffdWp && orig.IsUffdWp)
-            return UserfaultfdCtx.HandleUserfault(this, vma, ref vmf, VmFlags.UffdWp, task);
+        {
+            if (!UserfaultfdCtx.WpAsync(vma))
+                return UserfaultfdCtx.HandleUserfault(this, vma, ref vmf, VmFlags.UffdWp, task);
+            // WP_ASYNC: clear the uffd-wp bit in place and carry on with the normal reuse / copy.
+            lock (table.Ptl)
+            {
+                ref Pte cur = ref table[addr];
+                if (!SamePte(cur, orig))
+                    return VmFaultResult.None;
+                cur.Flags &= ~PteFlags.UffdWp;
+                orig = cur;
+            }
+        }
 
         var old = orig.Folio;
         if (vma.IsShared || (!orig.IsZeroPage && old is not null && old.Mapping is null && old.RefCount == 1))

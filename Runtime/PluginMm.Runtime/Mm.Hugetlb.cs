@@ -134,7 +134,8 @@ public sealed partial class Mm
     }
 
     /// <summary>
-    /// Models <c>hugetlb_wp</c> (mm/hugetlb.c): uffd-wp protected → <c>handle_userfault(VM_UFFD_WP)</c>; shared or an
+    /// Models <c>hugetlb_wp</c> (mm/hugetlb.c): uffd-wp protected → <c>handle_userfault(VM_UFFD_WP)</c> (WP_ASYNC: the bit
+    /// is cleared in place instead); shared or an
     /// exclusive anonymous huge folio → make writable; otherwise copy.
     /// </summary>
     private VmFaultResult HugetlbWp(Vma vma, ref VmFault vmf, PteTable table, Pte orig, ModelTask task, Lock mutex, ref bool held)
@@ -142,9 +143,21 @@ public sealed partial class Mm
         ulong haddr = vmf.Address;
         if (vma.UffdWp && orig.IsUffdWp)
         {
-            held = false;
-            mutex.Exit();
-            return UserfaultfdCtx.HandleUserfault(this, vma, ref vmf, VmFlags.UffdWp, task);
+            if (!UserfaultfdCtx.WpAsync(vma))
+            {
+                held = false;
+                mutex.Exit();
+                return UserfaultfdCtx.HandleUserfault(this, vma, ref vmf, VmFlags.UffdWp, task);
+            }
+            // WP_ASYNC: clear the uffd-wp bit in place, then the normal write-fault handling.
+            lock (table.Ptl)
+            {
+                ref Pte cur = ref table[haddr];
+                if (!SamePte(cur, orig))
+                    return VmFaultResult.None;
+                cur.Flags &= ~PteFlags.UffdWp;
+                orig = cur;
+            }
         }
         var old = orig.Folio!;
         if (vma.IsShared || (old.Mapping is null && old.RefCount == 1))

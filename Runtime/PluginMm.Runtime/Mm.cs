@@ -348,7 +348,11 @@ public sealed partial class Mm
             InsertVma(new Vma(this, addr, addr + len, vmFlags, pgoff, file, type, pageShift));
             mapped = addr;
         }
-        finally { MmapLock.ExitWriteLock(); }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+            CompleteUserfaultfdEvents(); // MAP_FIXED over registered memory: UNMAP events
+        }
 
         if ((flags & MapFlags.Populate) != 0)
         {
@@ -382,7 +386,11 @@ public sealed partial class Mm
             UnmapLocked(addr, addr + len);
             return Errno.None;
         }
-        finally { MmapLock.ExitWriteLock(); }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+            CompleteUserfaultfdEvents(); // userfaultfd_unmap_complete
+        }
     }
 
     /// <summary>Unmaps [start, end): splits, zaps (dropping markers) and removes the VMAs. Caller holds the mmap write lock.</summary>
@@ -390,6 +398,7 @@ public sealed partial class Mm
     {
         if (VmasIn(start, end).Count == 0)
             return;
+        UserfaultfdUnmapPrep(start, end);
         SplitAround(start, end);
         InvalidateRangeStart(start, end, MmuNotifierEvent.Unmap);
         foreach (var v in VmasIn(start, end))
@@ -427,9 +436,19 @@ public sealed partial class Mm
             bool hole = vmas.Count == 0 || vmas[0].Start > addr || vmas[^1].End < end;
             for (int i = 1; i < vmas.Count; i++)
                 if (vmas[i - 1].End != vmas[i].Start) hole = true;
-            foreach (var v in vmas)
+            foreach (var v0 in vmas)
             {
+                var v = v0;
                 ulong s = Math.Max(addr, v.Start), e = Math.Min(end, v.End);
+                if (advice is Advice.DontNeed or Advice.Remove && !UserfaultfdRemove(v, s, e))
+                {
+                    // userfaultfd_remove dropped the mmap lock while the REMOVE event was read: look the VMA up again.
+                    var again = VmaLookup(s);
+                    if (again is null)
+                        return Errno.ENOMEM;
+                    v = again;
+                    e = Math.Min(e, v.End);
+                }
                 switch (advice)
                 {
                     case Advice.DontNeed:
@@ -469,7 +488,8 @@ public sealed partial class Mm
 
     /// <summary>
     /// Models <c>mremap</c> (mm/mremap.c): shrink, grow in place, or move (MAYMOVE, FIXED, DONTUNMAP). The moved VMA
-    /// loses its userfaultfd registration (no EVENT_REMAP in this issue: <c>mremap_userfaultfd_prep</c> resets the ctx).
+    /// loses its userfaultfd registration unless the userfaultfd has EVENT_REMAP (<c>mremap_userfaultfd_prep</c>); REMAP and
+    /// UNMAP events are delivered after the lock is dropped, and mremap returns once they were read.
     /// EINVAL for bad flags/alignment/lengths, EFAULT when the old range is not inside one VMA, ENOMEM when it cannot grow.
     /// </summary>
     public Errno Mremap(ulong oldAddr, ulong oldLen, ulong newLen, MremapFlags flags, ulong newAddr, out ulong result)
@@ -541,7 +561,11 @@ public sealed partial class Mm
             result = newAddr;
             return Errno.None;
         }
-        finally { MmapLock.ExitWriteLock(); }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+            CompleteUserfaultfdEvents(); // mremap_userfaultfd_complete, userfaultfd_unmap_complete
+        }
     }
 
     /// <summary>Models <c>move_vma</c> + <c>move_page_tables</c> (mm/mremap.c). Caller holds the mmap write lock.</summary>
@@ -550,12 +574,7 @@ public sealed partial class Mm
         SplitAround(oldAddr, oldAddr + oldLen);
         var old = VmaLookup(oldAddr)!;
         var moved = old.CloneFor(this, newAddr, newAddr + newLen, old.PgOff);
-        if (moved.UffdCtx is not null)
-        {
-            // mremap_userfaultfd_prep without UFFD_FEATURE_EVENT_REMAP: the new VMA is unregistered.
-            moved.UffdCtx = null;
-            moved.Flags &= ~VmFlags.UffdFlags;
-        }
+        bool keepUffd = MremapUserfaultfdPrep(moved, oldAddr, newAddr, oldLen);
         if (old.IsAnonymous)
             moved.PgOff = old.PgOff; // anon rmap index follows the pages
         InsertVma(moved);
@@ -572,10 +591,13 @@ public sealed partial class Mm
             lock (src.Ptl) pte = src.Clear(oldAddr + off);
             if (pte.IsNone)
                 continue;
-            // The moved VMA is not uffd-wp registered: drop the uffd-wp bit and markers (uffd-wp-mremap).
-            if (pte.IsUffdWpMarker)
-                continue;
-            pte.Flags &= ~PteFlags.UffdWp;
+            // Unless EVENT_REMAP kept the registration, drop the uffd-wp bit and markers (move_ptes, uffd-wp-mremap).
+            if (!keepUffd || !moved.UffdWp)
+            {
+                if (pte.IsUffdWpMarker)
+                    continue;
+                pte.Flags &= ~PteFlags.UffdWp;
+            }
             var dst = PageTable.Alloc(newAddr + off);
             lock (dst.Ptl) dst.Set(newAddr + off, pte);
         }
@@ -683,8 +705,9 @@ public sealed partial class Mm
 
     /// <summary>
     /// Models <c>dup_mmap</c> + <c>copy_page_range</c> (kernel/fork.c, mm/memory.c): a child address space with the
-    /// same VMAs (except MADV_DONTFORK ones). Private pages become copy-on-write in both. Without EVENT_FORK (not in this
-    /// issue) the child's VMAs lose their userfaultfd registration (<c>dup_userfaultfd</c>) and their uffd-wp bits.
+    /// same VMAs (except MADV_DONTFORK ones). Private pages become copy-on-write in both. Without EVENT_FORK the child's
+    /// VMAs lose their userfaultfd registration (<c>dup_userfaultfd</c>) and their uffd-wp bits; with it they keep both on
+    /// a new child userfaultfd, and fork returns only after the FORK message was read.
     /// </summary>
     public Mm Fork()
     {
@@ -697,20 +720,19 @@ public sealed partial class Mm
                 if ((v.Flags & VmFlags.DontCopy) != 0)
                     continue;
                 var cv = v.CloneFor(child, v.Start, v.End, v.PgOff);
-                if (cv.UffdCtx is not null)
-                {
-                    // TODO(issue 4): UFFD_FEATURE_EVENT_FORK keeps the registration on a new child ctx.
-                    cv.UffdCtx = null;
-                    cv.Flags &= ~VmFlags.UffdFlags;
-                }
+                DupUserfaultfd(cv, child);
                 child.InsertVma(cv);
-                // vma_needs_copy: shared file mappings refault in the child.
-                if (v.IsShared && !v.IsAnonymous)
+                // vma_needs_copy: shared file mappings refault in the child, unless uffd-wp state must be copied.
+                if (v.IsShared && !v.IsAnonymous && !cv.UffdWp)
                     continue;
                 CopyPageRange(child, v, cv);
             }
         }
-        finally { MmapLock.ExitWriteLock(); }
+        finally
+        {
+            MmapLock.ExitWriteLock();
+            CompleteUserfaultfdEvents(); // dup_userfaultfd_complete: FORK events
+        }
         return child;
     }
 

@@ -329,13 +329,4 @@ public sealed class ErrnoTests
         Assert.AreEqual(Errno.EBADF, env.Uffd.Read(new UffdMsg[1]).Errno);
         Assert.AreEqual(PollResult.HangUp, env.Uffd.Poll(0));
     }
-
-    [TestMethod(DisplayName = "WRITEPROTECT, POISON and MOVE are not modelled yet (issue 4): EINVAL")]
-    public void Issue4IoctlsNotYet()
-    {
-        using var env = new UffdTestEnv("anon", nrPages: 1);
-        Assert.AreEqual(Errno.EINVAL, env.Uffd.WriteProtect(env.Dst, Ps, UffdWriteProtectMode.Wp).Errno);
-        Assert.AreEqual(Errno.EINVAL, env.Uffd.Poison(env.Dst, Ps, UffdPoisonMode.None).Errno);
-        Assert.AreEqual(Errno.EINVAL, env.Uffd.Move(env.Dst, env.Src, Ps, UffdMoveMode.None).Errno);
-    }
 }

@@ -4,7 +4,7 @@ namespace PluginMm.Runtime;
 
 public sealed partial class UserfaultfdCtx
 {
-    private enum MfillKind { Copy, ZeroPage, Continue }
+    private enum MfillKind { Copy, ZeroPage, Continue, Poison }
 
     /// <summary>Internal result of one page: the source page was not resident; drop the locks, fault it in and retry.</summary>
     private const Errno NeedSourceFault = (Errno)(-1);
@@ -194,7 +194,7 @@ public sealed partial class UserfaultfdCtx
             if (vma.IsAnonymous || vma.Type.UffdOps.GetFolioNoAlloc == null)
                 return Errno.EINVAL;
         }
-        else if (ops is null || ops.UffdOps.AllocFolio == null)
+        else if (kind != MfillKind.Poison && (ops is null || ops.UffdOps.AllocFolio == null))
             return Errno.EINVAL;
 
         while (copied < len)
@@ -206,6 +206,7 @@ public sealed partial class UserfaultfdCtx
                 MfillKind.ZeroPage => sharedFile
                     ? MfillAtomicPteCopy(vma, addr, ops!, sharedFile, ref source, copied, ref pending, wp)
                     : MfillAtomicPteZeropage(vma, addr),
+                MfillKind.Poison => MfillAtomicPtePoison(vma, addr),
                 _ => MfillAtomicPteContinue(vma, addr, wp),
             };
             if (e != Errno.None)
@@ -358,7 +359,9 @@ public sealed partial class UserfaultfdCtx
             {
                 e = kind == MfillKind.Copy
                     ? HugetlbMfillCopy(vma, table, addr, idx, ref source, copied, ref pending, wp)
-                    : HugetlbMfillContinue(vma, table, addr, idx, wp);
+                    : kind == MfillKind.Poison
+                        ? MfillAtomicPtePoison(vma, addr)
+                        : HugetlbMfillContinue(vma, table, addr, idx, wp);
             }
             finally { mutex.Exit(); }
             if (e != Errno.None)

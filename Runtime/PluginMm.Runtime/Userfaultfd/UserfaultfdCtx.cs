@@ -13,14 +13,15 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
     public const ulong MmapMinAddr = 0x10000;
 
     /// <summary>
-    /// The features this model supports (what UFFDIO_API reports as available). Not yet modelled, so not advertised:
-    /// EVENT_FORK/REMAP/REMOVE/UNMAP, WP_UNPOPULATED, WP_ASYNC, POISON and MOVE (issue 4). PAGEFAULT_FLAG_WP and
-    /// WP_HUGETLBFS_SHMEM are advertised because registration with MODE_WP and the WP trap in the fault path exist;
-    /// the UFFDIO_WRITEPROTECT ioctl itself is issue 4's.
+    /// The features this model supports (what UFFDIO_API reports as available): every feature bit of the mainline uapi
+    /// (write-protect with markers and WP_UNPOPULATED / WP_ASYNC, POISON, MOVE and the four non-cooperative events in
+    /// <c>UserfaultfdCtx.Wp.cs</c>, <c>.Poison.cs</c>, <c>.Move.cs</c>, <c>.Events.cs</c>).
     /// </summary>
     public const UffdFeatures SupportedFeatures = UffdFeatures.PagefaultFlagWp | UffdFeatures.MissingHugetlbfs
         | UffdFeatures.MissingShmem | UffdFeatures.SigBus | UffdFeatures.ThreadId | UffdFeatures.MinorHugetlbfs
-        | UffdFeatures.MinorShmem | UffdFeatures.ExactAddress | UffdFeatures.WpHugetlbfsShmem;
+        | UffdFeatures.MinorShmem | UffdFeatures.ExactAddress | UffdFeatures.WpHugetlbfsShmem
+        | UffdFeatures.EventFork | UffdFeatures.EventRemap | UffdFeatures.EventRemove | UffdFeatures.EventUnmap
+        | UffdFeatures.WpUnpopulated | UffdFeatures.WpAsync | UffdFeatures.Poison | UffdFeatures.Move;
 
     private readonly object _q = new(); // ctx->fault_pending_wqh.lock; also the fd_wqh for readers and pollers
     private readonly WaitQueue _pending = new(); // fault_pending_wqh: not yet read
@@ -229,7 +230,7 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
                     _read.Add(w);
                     buffer[n++] = w.Msg;
                 }
-                // TODO(issue 4): non-cooperative events (FORK/REMAP/REMOVE/UNMAP) are read after faults.
+                n = ReadEventsLocked(buffer, n); // non-cooperative events come after faults
                 if (n > 0)
                     return new UffdioResult(Errno.None, n);
                 if (NonBlocking)
@@ -265,7 +266,7 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
             {
                 if (_released)
                     return PollResult.HangUp;
-                if (_pending.Count > 0)
+                if (_pending.Count > 0 || _events.Count > 0)
                     return PollResult.Readable;
                 long now = Environment.TickCount64;
                 if (now >= deadline)
@@ -454,18 +455,6 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
         return UffdioResult.Ok;
     }
 
-    /// <summary>UFFDIO_WRITEPROTECT. TODO(issue 4): not modelled yet; returns EINVAL.</summary>
-    public UffdioResult WriteProtect(ulong start, ulong len, UffdWriteProtectMode mode)
-        => UffdioResult.Fail(_released ? Errno.EBADF : Errno.EINVAL); // TODO(issue 4): mwriteprotect_range
-
-    /// <summary>UFFDIO_POISON. TODO(issue 4): not modelled yet; returns EINVAL (field not written).</summary>
-    public UffdioResult Poison(ulong start, ulong len, UffdPoisonMode mode)
-        => UffdioResult.Fail(_released ? Errno.EBADF : Errno.EINVAL); // TODO(issue 4): mfill_atomic_poison
-
-    /// <summary>UFFDIO_MOVE. TODO(issue 4): not modelled yet; returns EINVAL (field not written).</summary>
-    public UffdioResult Move(ulong dst, ulong src, ulong len, UffdMoveMode mode)
-        => UffdioResult.Fail(_released ? Errno.EBADF : Errno.EINVAL); // TODO(issue 4): move_pages
-
     // ---------------------------------------------------------------- release
 
     /// <summary>
@@ -501,6 +490,7 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
             WakeQueue(_read, 0, 0);
             Monitor.PulseAll(_q);
         }
+        ReleaseForkFds();
     }
 
     /// <inheritdoc/>

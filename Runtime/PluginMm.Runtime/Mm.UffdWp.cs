@@ -1,0 +1,114 @@
+namespace PluginMm.Runtime;
+
+/// <summary>Bits of a <c>/proc/pid/pagemap</c> entry (fs/proc/task_mmu.c) that the model reports.</summary>
+[Flags]
+public enum PagemapFlags : ulong
+{
+    /// <summary>Nothing mapped, no marker.</summary>
+    None = 0,
+    /// <summary><c>PM_MMAP_EXCLUSIVE</c> (bit 56): the page is mapped only here.</summary>
+    MmapExclusive = 1UL << 56,
+    /// <summary><c>PM_UFFD_WP</c> (bit 57): the entry (present, or a uffd-wp PTE marker) is userfaultfd write-protected.</summary>
+    UffdWp = 1UL << 57,
+    /// <summary><c>PM_FILE</c> (bit 61): a page-cache page.</summary>
+    File = 1UL << 61,
+    /// <summary><c>PM_PRESENT</c> (bit 63).</summary>
+    Present = 1UL << 63,
+}
+
+public sealed partial class Mm
+{
+    /// <summary>
+    /// Models <c>uffd_wp_range</c> (mm/userfaultfd.c) → <c>change_protection</c> with MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE
+    /// (mm/mprotect.c, <c>change_pte_range</c>; mm/hugetlb.c, <c>hugetlb_change_protection</c>) over [start, end) of
+    /// <paramref name="vma"/>. Protect: present entries lose write permission and gain the uffd-wp bit; empty entries get a
+    /// uffd-wp PTE marker where <see cref="UserfaultfdCtx.WpUseMarkers"/> says so (page tables are allocated for it).
+    /// Resolve: the bit is cleared and uffd-wp markers dropped; a private exclusive anonymous page becomes writable again
+    /// (<c>can_change_pte_writable</c>), shared mappings stay read-only until the next write fault makes them writable.
+    /// Poison and guard markers are left alone. Caller holds the mmap lock.
+    /// </summary>
+    internal void UffdWpRange(Vma vma, ulong start, ulong end, bool enableWp)
+    {
+        ulong step = (ulong)vma.PageSize;
+        bool markers = enableWp && UserfaultfdCtx.WpUseMarkers(vma);
+        InvalidateRangeStart(start, end, MmuNotifierEvent.ProtectionVma);
+        if (markers)
+        {
+            // change_pmd_prepare / huge_pte_alloc: tables must exist to hold the markers.
+            for (ulong a = start; a < end; a = (a & ~(PteTable.Span - 1)) + PteTable.Span)
+                PageTable.Alloc(a);
+        }
+        var state = (vma, enableWp, markers, step);
+        PageTable.ForEachTable(start, end, ref state,
+            static (PteTable t, ulong s, ulong e, ref (Vma vma, bool wp, bool markers, ulong step) st) =>
+            {
+                lock (t.Ptl)
+                {
+                    for (ulong a = s; a < e; a += st.step)
+                    {
+                        ref Pte p = ref t[a];
+                        if (p.IsPresent)
+                        {
+                            if (st.wp)
+                                p.Flags = (p.Flags | PteFlags.UffdWp) & ~PteFlags.Writable;
+                            else
+                            {
+                                p.Flags &= ~PteFlags.UffdWp;
+                                if (CanChangePteWritable(st.vma, p))
+                                    p.Flags |= PteFlags.Writable;
+                            }
+                        }
+                        else if (p.IsNone)
+                        {
+                            if (st.markers)
+                                t.Set(a, new Pte { Flags = PteFlags.MarkerUffdWp });
+                        }
+                        else if (p.IsUffdWpMarker && !st.wp)
+                            t.Clear(a);
+                    }
+                }
+            });
+        InvalidateRangeEnd(start, end, MmuNotifierEvent.ProtectionVma);
+    }
+
+    /// <summary>
+    /// Models <c>can_change_pte_writable</c> (mm/mprotect.c) as <c>uffd_wp_range</c> uses it (MM_CP_TRY_CHANGE_WRITABLE is
+    /// set only for private writable mappings): VM_WRITE, and an exclusive anonymous page (not the zero page, not a
+    /// page-cache page, mapped once).
+    /// </summary>
+    private static bool CanChangePteWritable(Vma vma, in Pte p)
+        => (vma.Flags & VmFlags.Write) != 0 && !vma.IsShared && !p.IsZeroPage
+           && p.Folio is { Mapping: null } f && f.RefCount == 1;
+
+    /// <summary>
+    /// The model's <c>/proc/pid/pagemap</c> entry for <paramref name="address"/> (<c>pte_to_pagemap_entry</c>,
+    /// fs/proc/task_mmu.c): PM_PRESENT, PM_FILE, PM_MMAP_EXCLUSIVE and PM_UFFD_WP (bit 57, set for a write-protected present
+    /// entry and for a uffd-wp PTE marker). Takes the mmap read lock.
+    /// </summary>
+    public PagemapFlags Pagemap(ulong address)
+    {
+        MmapLock.EnterReadLock();
+        try
+        {
+            var vma = VmaLookup(address);
+            if (vma is null)
+                return PagemapFlags.None;
+            var p = PageTable.Get(address & ~((ulong)vma.PageSize - 1));
+            var r = PagemapFlags.None;
+            if (p.IsPresent)
+            {
+                r |= PagemapFlags.Present;
+                if (!p.IsZeroPage && p.Folio?.Mapping is not null)
+                    r |= PagemapFlags.File;
+                if (!p.IsZeroPage && p.Folio is { } f && f.RefCount == (f.Mapping is null ? 1 : 2))
+                    r |= PagemapFlags.MmapExclusive;
+                if ((p.Flags & PteFlags.UffdWp) != 0)
+                    r |= PagemapFlags.UffdWp;
+            }
+            else if (p.IsUffdWpMarker)
+                r |= PagemapFlags.UffdWp;
+            return r;
+        }
+        finally { MmapLock.ExitReadLock(); }
+    }
+}

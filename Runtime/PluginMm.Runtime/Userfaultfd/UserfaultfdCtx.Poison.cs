@@ -1,0 +1,48 @@
+using PluginMm.Userfaultfd;
+
+namespace PluginMm.Runtime;
+
+public sealed partial class UserfaultfdCtx
+{
+    /// <summary>
+    /// Models <c>userfaultfd_poison</c> (fs/userfaultfd.c): same shape as ZEROPAGE — mmap_changing → EAGAIN with field
+    /// -EAGAIN; EINVAL before UFFDIO_API, for a bad range or a mode outside {DONTWAKE}; ESRCH when the mm has exited. Then
+    /// <c>mfill_atomic_poison</c>: each page gets a <c>PTE_MARKER_POISONED</c> (any existing entry, even a marker → EEXIST;
+    /// beyond <c>i_size</c> → EFAULT); a later access is VM_FAULT_HWPOISON (SIGBUS). <c>Field</c> is <c>updated</c>.
+    /// </summary>
+    public UffdioResult Poison(ulong start, ulong len, UffdPoisonMode mode)
+    {
+        if (_released)
+            return UffdioResult.Fail(Errno.EBADF);
+        if (!Initialized)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if (MmapChanging > 0)
+            return new UffdioResult(Errno.EAGAIN, -(long)Errno.EAGAIN);
+        if (ValidateRange(start, len) != Errno.None || (mode & ~UffdPoisonMode.DontWake) != 0)
+            return UffdioResult.Fail(Errno.EINVAL);
+        if (Mm.Exited)
+            return UffdioResult.Fail(Errno.ESRCH);
+        var none = default(MfillSource);
+        long ret = MfillAtomic(start, len, MfillKind.Poison, ref none, wp: false);
+        return FinishFill(ret, start, len, (mode & UffdPoisonMode.DontWake) != 0);
+    }
+
+    /// <summary>
+    /// Models <c>mfill_atomic_pte_poison</c> (mm/userfaultfd.c) and the POISON branch of <c>hugetlb_mfill_atomic_pte</c>
+    /// (mm/hugetlb.c): refuse beyond <c>i_size</c> (EFAULT), refuse any entry that is not none, markers included (EEXIST),
+    /// else install <c>PTE_MARKER_POISONED</c>. For hugetlb the caller holds the fault mutex.
+    /// </summary>
+    private Errno MfillAtomicPtePoison(Vma vma, ulong addr)
+    {
+        var table = Mm.PageTable.Alloc(addr);
+        lock (table.Ptl)
+        {
+            if (vma.File is { } file && vma.PageIndex(addr) >= file.Inode.PageCount)
+                return Errno.EFAULT;
+            if (!table[addr].IsNone)
+                return Errno.EEXIST;
+            table.Set(addr, new Pte { Flags = PteFlags.MarkerPoisoned });
+        }
+        return Errno.None;
+    }
+}
