@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
 using PluginMm.Backends;
 
@@ -78,6 +79,24 @@ public unsafe class DispatchBenchmarks
             vmf.Folio!.Put();
         }
     }
+
+    /// <summary>
+    /// The direct call as one call, the way the table makes it: the wrapper cannot be inlined into the loop (the hook may
+    /// be inlined into the wrapper), so the pair "this / through table" isolates the indirection from lost inlining.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = N, Description = "Fault direct, not inlined into the caller")]
+    public void FaultDirectNoInline()
+    {
+        for (int i = 0; i < N; i++)
+        {
+            var vmf = new VmFault(in _vma, _vma.Start + (ulong)(i & 15) * Folio.BasePageSize, 0, i & 15, FaultFlags.UserDefault);
+            CallFault(ref vmf);
+            vmf.Folio!.Put();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static VmFaultResult CallFault(ref VmFault vmf) => Shmem.Fault(ref vmf);
 
     [Benchmark(OperationsPerInvoke = N, Description = "CanUserfault direct (inlined)")]
     public int CanUserfaultDirect()

@@ -93,7 +93,10 @@ public sealed class Report
     private static string Git(string repoRoot)
     {
         var r = Proc.Run("git", $"-C \"{repoRoot}\" rev-parse --short HEAD", TimeSpan.FromSeconds(10));
-        return r.ExitCode == 0 ? r.Stdout.Trim() : "?";
+        if (r.ExitCode != 0) return "?";
+        var st = Proc.Run("git", $"-C \"{repoRoot}\" status --porcelain --untracked-files=no", TimeSpan.FromSeconds(10));
+        int dirty = st.ExitCode == 0 ? st.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length : -1;
+        return r.Stdout.Trim() + (dirty > 0 ? $" (working tree: {dirty} tracked files modified)" : dirty == 0 ? " (clean)" : "");
     }
 }
 
