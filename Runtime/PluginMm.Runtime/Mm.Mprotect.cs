@@ -8,7 +8,8 @@ public sealed partial class Mm
     /// edges. EINVAL for an unaligned start or unknown bits; ENOMEM when the range is not fully mapped (VMAs before the
     /// hole keep the new protection, as in Linux); EACCES for PROT_WRITE on a shared mapping without VM_MAYWRITE.
     /// Removing write permission write-protects the present entries; the change is announced to MMU notifiers
-    /// (<c>MMU_NOTIFY_PROTECTION_VMA</c>) so mirrors (HMM) drop their copies.
+    /// (<c>MMU_NOTIFY_PROTECTION_VMA</c>) so mirrors (HMM) drop their copies. A VMA whose protection does not change is
+    /// left alone (not split, not announced).
     /// </summary>
     public Errno Mprotect(ulong start, ulong len, Prot prot)
     {
@@ -40,10 +41,16 @@ public sealed partial class Mm
                 ulong s = Math.Max(start, v.Start), e = Math.Min(end, v.End);
                 if (v.IsHugetlb && ((s | e) & ((ulong)v.PageSize - 1)) != 0)
                     return Errno.EINVAL;
+                var newFlags = (v.Flags & ~(VmFlags.Read | VmFlags.Write | VmFlags.Exec)) | want;
+                if (newFlags == v.Flags)
+                {
+                    next = e; // mprotect_fixup: nothing changes, no split, no invalidation
+                    continue;
+                }
                 SplitAround(s, e);
                 var target = VmaLookup(s)!;
                 var old = target.Flags;
-                target.Flags = (old & ~(VmFlags.Read | VmFlags.Write | VmFlags.Exec)) | want;
+                target.Flags = newFlags;
                 ChangeProtection(target, s, e, removeWrite: (old & VmFlags.Write) != 0 && (want & VmFlags.Write) == 0);
                 next = e;
             }

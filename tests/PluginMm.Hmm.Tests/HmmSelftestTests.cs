@@ -242,7 +242,7 @@ public sealed class HmmSelftestTests
                 AssertInts(mirror, ints, i => i + c, $"round {c}");
             }
             else
-                Assert.AreEqual(Errno.EFAULT, rc, "a read racing munmap either succeeds fully or fails with EFAULT");
+                Assert.IsTrue(rc is Errno.EFAULT or Errno.EBUSY, $"a read racing munmap either succeeds fully or fails (got {rc})");
             Assert.IsTrue(unmap.Join(TimeSpan.FromSeconds(30)), "munmap hung");
             Assert.AreEqual(Errno.None, f.Mm.Munmap(ptr, Size));
         }

@@ -211,10 +211,10 @@ public sealed class UserfaultfdRaceTests
             page.AsSpan().Fill(0x5A);
             while (uffd.ReadOne(out var msg).Succeeded)
             {
-                // While the device's fault sleeps (mmap_lock dropped), change the protection of the last page: an
-                // invalidation of the mirrored range that HMM must notice when it retakes the lock.
+                // While the device's fault sleeps (mmap_lock dropped), make the last page read-only: an invalidation of
+                // the mirrored range that HMM must notice when it retakes the lock.
                 if (msg.PagefaultAddress == ptr + 2 * PageSize && invalidations++ == 0)
-                    Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + (npages - 1) * PageSize, PageSize, Prot.Read | Prot.Write));
+                    Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + (npages - 1) * PageSize, PageSize, Prot.Read));
                 uffd.Copy(msg.PagefaultAddress & ~((ulong)PageSize - 1), page, UffdCopyMode.None);
             }
         }) { IsBackground = true };
