@@ -232,3 +232,32 @@ public sealed class IntervalNotifierTests
         }
     }
 }
+
+/// <summary>UFFDIO_WRITEPROTECT reaches mirrors too (<c>uffd_wp_range</c> → <c>change_protection</c> → notifier).</summary>
+[TestClass]
+public sealed class WriteProtectInvalidationTests
+{
+    [TestMethod(DisplayName = "hmm notifier: UFFDIO_WRITEPROTECT erases the device's writable entries")]
+    public void WriteProtectInvalidates()
+    {
+        using var f = new HmmFixture();
+        const int npages = 8;
+        ulong size = npages * PageSize;
+        ulong ptr = f.MmapAnon(size, Prot.Read | Prot.Write);
+        Assert.AreEqual(Errno.None, f.Mm.Userfaultfd(0, out var uffd));
+        Assert.IsTrue(uffd!.Api(PluginMm.Userfaultfd.Uapi.UFFD_API, 0, out _, out _).Succeeded);
+        Assert.IsTrue(uffd.Register(ptr, size, UffdModes.Wp, out _).Succeeded);
+        var data = Enumerable.Repeat((byte)0x77, (int)size).ToArray();
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, npages, data, f.Task, out _));
+        Assert.IsTrue(f.Fd.TryGetDeviceEntry(ptr, out _, out bool writable) && writable);
+
+        var rec = new Recorder();
+        Assert.AreEqual(Errno.None, IntervalNotifier.Insert(f.Mm, ptr, size, RecordingNotifier.Ops, rec, out var sub));
+        Assert.IsTrue(uffd.WriteProtect(ptr, size, PluginMm.Userfaultfd.UffdWriteProtectMode.Wp).Succeeded);
+        Assert.AreEqual(0, f.Fd.DeviceEntries, "the device may no longer write what the CPU write-protected");
+        Assert.IsTrue(rec.Snapshot().Any(c => c.Event == MmuNotifyEvent.ProtectionVma && c.Start <= ptr && c.End >= ptr + size),
+            string.Join(", ", rec.Snapshot()));
+        sub!.Remove();
+        uffd.Dispose();
+    }
+}
