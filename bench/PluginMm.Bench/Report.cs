@@ -5,7 +5,23 @@ using System.Text;
 namespace PluginMm.Bench;
 
 /// <summary>A goal of issue 7 and its verdict.</summary>
-public sealed record Goal(string Part, string Target, string Measured, bool? Met, string Note);
+public sealed record Goal(string Part, string Target, string Measured, bool? Met, string Note, string? Verdict = null)
+{
+    /// <summary>
+    /// Judges a ratio against a goal threshold, widened by the run's A/A control (the same configuration measured twice):
+    /// met or not met only when the ratio is on that side of the threshold by more than the A/A deviation; otherwise
+    /// "not resolved" (Met = null).
+    /// </summary>
+    public static (bool? Met, string Verdict) Judge(double ratio, double threshold, bool higherIsBetter, double aa)
+    {
+        double dev = Math.Max(aa, 1 / aa);
+        bool met = higherIsBetter ? ratio >= threshold * dev : ratio <= threshold / dev;
+        bool notMet = higherIsBetter ? ratio < threshold / dev : ratio > threshold * dev;
+        if (met) return (true, "met");
+        if (notMet) return (false, "**not met**");
+        return (null, $"not resolved (A/A {Report.F(aa, "N3")})");
+    }
+}
 
 /// <summary>Collects every figure into bench/results/&lt;date&gt;.md.</summary>
 public sealed class Report
@@ -44,7 +60,7 @@ public sealed class Report
     public void AddGoal(Goal g)
     {
         _goals.Add(g);
-        Console.WriteLine($"GOAL {g.Part}: {g.Target} -> {g.Measured}: {(g.Met is null ? "skipped" : g.Met.Value ? "met" : "NOT met")}");
+        Console.WriteLine($"GOAL {g.Part}: {g.Target} -> {g.Measured}: {g.Verdict ?? (g.Met is null ? "skipped" : g.Met.Value ? "met" : "NOT met")}");
     }
 
     public string Write(string repoRoot, string command, TimeSpan elapsed, bool quick)
@@ -67,7 +83,7 @@ public sealed class Report
         sb.AppendLine("| part | goal | measured | verdict | bottleneck / next step |");
         sb.AppendLine("| --- | --- | --- | --- | --- |");
         foreach (var g in _goals)
-            sb.AppendLine($"| {Cell(g.Part)} | {Cell(g.Target)} | {Cell(g.Measured)} | {(g.Met is null ? "skipped" : g.Met.Value ? "met" : "**not met**")} | {Cell(g.Note)} |");
+            sb.AppendLine($"| {Cell(g.Part)} | {Cell(g.Target)} | {Cell(g.Measured)} | {g.Verdict ?? (g.Met is null ? "skipped" : g.Met.Value ? "met" : "**not met**")} | {Cell(g.Note)} |");
         sb.Append(_body);
         string dir = Path.Combine(repoRoot, "bench", "results");
         Directory.CreateDirectory(dir);
