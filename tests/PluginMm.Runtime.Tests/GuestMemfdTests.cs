@@ -43,7 +43,7 @@ public sealed class GuestMemfdTests
             Assert.AreEqual(AccessResult.Ok, main.Write(mem2 + Ps, Enumerable.Repeat((byte)0xcd, Ps).ToArray()));
 
             byte seen = 0;
-            var th = mm.CreateTask("reader").Start(t => Assert.AreEqual(AccessResult.Ok, t.ReadByte(faultAddr, out seen)));
+            var th = mm.CreateTask("reader").RunChecked(t => Assert.AreEqual(AccessResult.Ok, t.ReadByte(faultAddr, out seen)));
             var r = uffd.ReadOne(out var msg);
             Assert.IsTrue(r.Succeeded, r.ToString());
             Assert.AreEqual(UffdEvent.Pagefault, msg.Event);
@@ -78,7 +78,7 @@ public sealed class GuestMemfdTests
             Assert.IsTrue((ioctls & UffdIoctls.Copy) != 0);
             ulong faultAddr = mem + Ps;
             byte seen = 0;
-            var th = mm.CreateTask("reader").Start(t => Assert.AreEqual(AccessResult.Ok, t.ReadByte(faultAddr, out seen)));
+            var th = mm.CreateTask("reader").RunChecked(t => Assert.AreEqual(AccessResult.Ok, t.ReadByte(faultAddr, out seen)));
             var r = uffd.ReadOne(out var msg);
             Assert.IsTrue(r.Succeeded, r.ToString());
             Assert.AreEqual(faultAddr, msg.PagefaultAddress);

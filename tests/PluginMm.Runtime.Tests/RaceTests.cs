@@ -29,7 +29,7 @@ public sealed class RaceTests
             var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
             for (int k = 0; k < 2; k++)
             {
-                threads.Add(env.Mm.CreateTask($"twin{k}").Start(t =>
+                threads.Add(env.Mm.CreateTask($"twin{k}").RunChecked(t =>
                 {
                     for (int i = 0; i < env.NrPages; i++)
                     {
@@ -62,7 +62,7 @@ public sealed class RaceTests
             {
                 using var go = new Barrier(2);
                 int page = i;
-                var th = env.Mm.CreateTask($"faulter{i}").Start(t =>
+                var th = env.Mm.CreateTask($"faulter{i}").RunChecked(t =>
                 {
                     go.SignalAndWait();
                     var (r, data) = env.ReadPage(t, env.Dst, page);
@@ -98,7 +98,7 @@ public sealed class RaceTests
             {
                 int id = k;
                 ulong addr = env.DstPage(id % env.NrPages) + (ulong)(id * 8);
-                threads.Add(env.Mm.CreateTask($"blocked{k}").Start(t => results[id] = t.ReadUInt64(addr, out data[id])));
+                threads.Add(env.Mm.CreateTask($"blocked{k}").RunChecked(t => results[id] = t.ReadUInt64(addr, out data[id])));
             }
             Threads.WaitUntil(() => env.Uffd.WaitingCount == tasks, "all faulters blocked in handle_userfault");
             Assert.AreEqual(tasks, env.Uffd.PendingCount);
@@ -127,7 +127,7 @@ public sealed class RaceTests
             for (int k = 0; k < 4; k++)
             {
                 int seed = k;
-                threads.Add(env.Mm.CreateTask($"f{k}").Start(t =>
+                threads.Add(env.Mm.CreateTask($"f{k}").RunChecked(t =>
                 {
                     var rnd = new Random(seed);
                     for (int n = 0; n < env.NrPages; n++)
@@ -162,7 +162,7 @@ public sealed class RaceTests
             for (int k = 0; k < 6; k++)
             {
                 int seed = 100 + k;
-                threads.Add(env.Mm.CreateTask($"r{k}").Start(t =>
+                threads.Add(env.Mm.CreateTask($"r{k}").RunChecked(t =>
                 {
                     var rnd = new Random(seed);
                     for (int n = 0; n < env.NrPages * 2; n++)

@@ -136,7 +136,7 @@ public sealed class UffdUnitTests
                     Assert.AreEqual(AccessResult.Ok, t.Write(env.Dst + off, b));
                 });
             var reader = env.Mm.CreateTask("reader");
-            var th = reader.Start(t =>
+            var th = reader.RunChecked(t =>
             {
                 for (int i = 0; i < env.NrPages; i++)
                 {
@@ -166,7 +166,7 @@ public sealed class UffdUnitTests
             var src = Enumerable.Range(0, env.NrPages).Select(env.SrcPage).ToArray();
             using var server = new PageServer(env.Uffd, env.PageSize, page => src[(int)((page - env.Dst) / (ulong)env.PageSize)], allowWriteFaults: false);
             var reader = env.Mm.CreateTask("locker");
-            var th = reader.Start(t =>
+            var th = reader.RunChecked(t =>
             {
                 for (int i = 0; i < env.NrPages; i++)
                 {

@@ -126,11 +126,31 @@ public static class Threads
     /// <summary>Generous hang guard: a join that takes this long means a lost wake-up.</summary>
     public static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(60);
 
-    /// <summary>Joins or fails with a message naming the thread.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Thread, Exception> Failures = new();
+
+    /// <summary>
+    /// Starts <paramref name="body"/> as <paramref name="task"/> on a new thread; an exception (a failed assertion) is
+    /// kept and rethrown by <see cref="JoinOrFail"/> instead of crashing the test host.
+    /// </summary>
+    public static Thread RunChecked(this ModelTask task, Action<ModelTask> body)
+    {
+        Thread? self = null;
+        self = new Thread(() =>
+        {
+            try { body(task); }
+            catch (Exception e) { Failures.AddOrUpdate(self!, e); }
+        }) { IsBackground = true, Name = task.Name };
+        self.Start();
+        return self;
+    }
+
+    /// <summary>Joins or fails with a message naming the thread; rethrows what the thread failed with.</summary>
     public static void JoinOrFail(Thread t, string what)
     {
         if (!t.Join(HangGuard))
             Assert.Fail($"{what}: thread did not finish within {HangGuard.TotalSeconds} s (lost wake-up or hang)");
+        if (Failures.TryGetValue(t, out var e))
+            throw new AssertFailedException($"{what}: {e.Message}", e);
     }
 
     /// <summary>Spins (yielding) until <paramref name="cond"/> holds, or fails after the hang guard.</summary>
