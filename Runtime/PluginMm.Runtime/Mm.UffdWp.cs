@@ -30,7 +30,7 @@ public sealed partial class Mm
     internal void UffdWpRange(Vma vma, ulong start, ulong end, bool enableWp)
     {
         ulong step = (ulong)vma.PageSize;
-        bool markers = false && enableWp && UserfaultfdCtx.WpUseMarkers(vma);
+        bool markers = enableWp && UserfaultfdCtx.WpUseMarkers(vma);
         InvalidateRangeStart(start, end, MmuNotifierEvent.ProtectionVma);
         if (markers)
         {

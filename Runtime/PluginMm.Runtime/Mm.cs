@@ -592,7 +592,7 @@ public sealed partial class Mm
             if (pte.IsNone)
                 continue;
             // Unless EVENT_REMAP kept the registration, drop the uffd-wp bit and markers (move_ptes, uffd-wp-mremap).
-            if (false && (!keepUffd || !moved.UffdWp))
+            if (!keepUffd || !moved.UffdWp)
             {
                 if (pte.IsUffdWpMarker)
                     continue;
