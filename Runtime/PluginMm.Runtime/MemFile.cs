@@ -13,6 +13,7 @@ public sealed class MemFile
     {
         public readonly List<Vma> Mappings = new();
         public readonly Lock IMmapLock = new();
+        public readonly ReaderWriterLockSlim InvalidateLock = new(LockRecursionPolicy.NoRecursion);
     }
 
     private readonly Shared _shared;
@@ -51,6 +52,14 @@ public sealed class MemFile
 
     /// <summary><c>i_mmap_rwsem</c>: held while the set of mappings, or a file VMA's bounds, change, and during hole punches.</summary>
     internal Lock IMmapLock => _shared.IMmapLock;
+
+    /// <summary>
+    /// <c>mapping-&gt;invalidate_lock</c> (include/linux/fs.h): taken exclusively while a hole punch or truncate unmaps and
+    /// removes page-cache folios, and shared by the fault paths while they check that the folio they found is still in the
+    /// page cache and map it, so a fault racing with the punch can never leave a removed folio mapped (the kernel closes
+    /// the same race with the folio lock in <c>truncate_inode_folio</c> / <c>filemap_map_pages</c>).
+    /// </summary>
+    internal ReaderWriterLockSlim InvalidateLock => _shared.InvalidateLock;
 
     internal void AddMapping(Vma vma)
     {
@@ -91,12 +100,17 @@ public sealed class MemFile
         if (offset < 0 || length <= 0 || (offset & (ps - 1)) != 0 || (length & (ps - 1)) != 0)
             return Errno.EINVAL;
         long first = offset / ps, end = first + length / ps;
-        lock (IMmapLock)
+        InvalidateLock.EnterWriteLock();
+        try
         {
-            foreach (var vma in _mappings)
-                vma.Mm.ZapFileRange(vma, first, end);
+            lock (IMmapLock)
+            {
+                foreach (var vma in _mappings)
+                    vma.Mm.ZapFileRange(vma, first, end);
+            }
+            Inode.Cache.RemoveRange(first, end);
         }
-        Inode.Cache.RemoveRange(first, end);
+        finally { InvalidateLock.ExitWriteLock(); }
         return Errno.None;
     }
 
@@ -111,12 +125,17 @@ public sealed class MemFile
         {
             long ps = Inode.PageSize;
             long first = (size + ps - 1) / ps;
-            lock (IMmapLock)
+            InvalidateLock.EnterWriteLock();
+            try
             {
-                foreach (var vma in _mappings)
-                    vma.Mm.ZapFileRange(vma, first, long.MaxValue);
+                lock (IMmapLock)
+                {
+                    foreach (var vma in _mappings)
+                        vma.Mm.ZapFileRange(vma, first, long.MaxValue);
+                }
+                Inode.Cache.RemoveRange(first, long.MaxValue);
             }
-            Inode.Cache.RemoveRange(first, long.MaxValue);
+            finally { InvalidateLock.ExitWriteLock(); }
         }
         return Errno.None;
     }

@@ -159,14 +159,14 @@ public sealed partial class Mm
     {
         if (ShouldFaultAround(vma) && orig.IsNone)
         {
-            var r = DoFaultAround(vma, vmf.Address, table);
+            var r = DoFaultAroundInvalidateSafe(vma, vmf.Address, table);
             if (r != VmFaultResult.None)
                 return r;
         }
         var ret = DoFaultCore(vma, ref vmf, task);
         if ((ret & (VmFaultResult.Error | VmFaultResult.NoPage | VmFaultResult.Retry | VmFaultResult.Completed)) != 0)
             return ret;
-        return FinishFault(vma, ref vmf, table, orig, vmf.Folio!, ret);
+        return FinishPageCacheFault(vma, ref vmf, table, orig, ret);
     }
 
     /// <summary>Models <c>do_cow_fault</c> (mm/memory.c): a write to a private file mapping copies the page-cache folio.</summary>
@@ -196,7 +196,7 @@ public sealed partial class Mm
         var ret = DoFaultCore(vma, ref vmf, task);
         if ((ret & (VmFaultResult.Error | VmFaultResult.NoPage | VmFaultResult.Retry | VmFaultResult.Completed)) != 0)
             return ret;
-        return FinishFault(vma, ref vmf, table, orig, vmf.Folio!, ret);
+        return FinishPageCacheFault(vma, ref vmf, table, orig, ret);
     }
 
     /// <summary>

@@ -105,15 +105,22 @@ public sealed partial class Mm
         if (vmf.IsWrite) f |= PteFlags.Dirty;
         if (orig.IsUffdWpMarker)
             f = (f | PteFlags.UffdWp) & ~PteFlags.Writable;
-        lock (table.Ptl)
+        // Under the invalidate lock a page-cache folio punched out meanwhile is not mapped (the access retries).
+        var invalidate = vma.File!.InvalidateLock;
+        invalidate.EnterReadLock();
+        try
         {
-            if (!SamePte(table[haddr], orig))
+            lock (table.Ptl)
             {
-                folio.Put();
-                return VmFaultResult.None;
+                if (!SamePte(table[haddr], orig) || (!newAnon && folio.Mapping != inode))
+                {
+                    folio.Put();
+                    return VmFaultResult.None;
+                }
+                table.Set(haddr, new Pte { Folio = folio, Flags = f });
             }
-            table.Set(haddr, new Pte { Folio = folio, Flags = f });
         }
+        finally { invalidate.ExitReadLock(); }
         return VmFaultResult.None;
     }
 
