@@ -374,14 +374,8 @@ public sealed partial class Mm
             if (!UserfaultfdCtx.WpAsync(vma))
                 return UserfaultfdCtx.HandleUserfault(this, vma, ref vmf, VmFlags.UffdWp, task);
             // WP_ASYNC: clear the uffd-wp bit in place and carry on with the normal reuse / copy.
-            lock (table.Ptl)
-            {
-                ref Pte cur = ref table[addr];
-                if (!SamePte(cur, orig))
-                    return VmFaultResult.None;
-                cur.Flags &= ~PteFlags.UffdWp;
-                orig = cur;
-            }
+            if (!ClearUffdWpAsync(table, addr, ref orig))
+                return VmFaultResult.None;
         }
 
         var old = orig.Folio;

@@ -157,14 +157,8 @@ public sealed partial class Mm
                 return UserfaultfdCtx.HandleUserfault(this, vma, ref vmf, VmFlags.UffdWp, task);
             }
             // WP_ASYNC: clear the uffd-wp bit in place, then the normal write-fault handling.
-            lock (table.Ptl)
-            {
-                ref Pte cur = ref table[haddr];
-                if (!SamePte(cur, orig))
-                    return VmFaultResult.None;
-                cur.Flags &= ~PteFlags.UffdWp;
-                orig = cur;
-            }
+            if (!ClearUffdWpAsync(table, haddr, ref orig))
+                return VmFaultResult.None;
         }
         var old = orig.Folio!;
         if (vma.IsShared || (old.Mapping is null && old.RefCount == 1))

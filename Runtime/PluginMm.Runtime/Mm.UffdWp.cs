@@ -72,6 +72,24 @@ public sealed partial class Mm
     }
 
     /// <summary>
+    /// The WP_ASYNC branch of <c>do_wp_page</c> / <c>hugetlb_wp</c> (mm/memory.c, mm/hugetlb.c): clears the uffd-wp bit of
+    /// the entry in place, so the write goes on as a normal write fault. False (nothing done) when the entry changed since
+    /// <paramref name="orig"/> was read; otherwise <paramref name="orig"/> is updated.
+    /// </summary>
+    private static bool ClearUffdWpAsync(PteTable table, ulong addr, ref Pte orig)
+    {
+        lock (table.Ptl)
+        {
+            ref Pte cur = ref table[addr];
+            if (!SamePte(cur, orig))
+                return false;
+            cur.Flags &= ~PteFlags.UffdWp;
+            orig = cur;
+            return true;
+        }
+    }
+
+    /// <summary>
     /// Models <c>can_change_pte_writable</c> (mm/mprotect.c) as <c>uffd_wp_range</c> uses it (MM_CP_TRY_CHANGE_WRITABLE is
     /// set only for private writable mappings): VM_WRITE, and an exclusive anonymous page (not the zero page, not a
     /// page-cache page, mapped once).

@@ -14,18 +14,9 @@ public sealed partial class UserfaultfdCtx
     /// </summary>
     public UffdioResult Move(ulong dst, ulong src, ulong len, UffdMoveMode mode)
     {
-        if (_released)
-            return UffdioResult.Fail(Errno.EBADF);
-        if (!Initialized)
-            return UffdioResult.Fail(Errno.EINVAL);
-        if (MmapChanging > 0)
-            return new UffdioResult(Errno.EAGAIN, -(long)Errno.EAGAIN);
-        if (ValidateRange(dst, len) != Errno.None || ValidateRange(src, len) != Errno.None)
-            return UffdioResult.Fail(Errno.EINVAL);
-        if ((mode & ~(UffdMoveMode.DontWake | UffdMoveMode.AllowSrcHoles)) != 0)
-            return UffdioResult.Fail(Errno.EINVAL);
-        if (Mm.Exited)
-            return UffdioResult.Fail(Errno.ESRCH);
+        bool argsOk = ValidateRange(src, len) == Errno.None && (mode & ~(UffdMoveMode.DontWake | UffdMoveMode.AllowSrcHoles)) == 0;
+        if (RangeIoctlChecks(dst, len, argsOk) is { } fail)
+            return fail;
         long ret = MovePages(dst, src, len, (mode & UffdMoveMode.AllowSrcHoles) != 0);
         return FinishFill(ret, dst, len, (mode & UffdMoveMode.DontWake) != 0);
     }

@@ -12,19 +12,31 @@ public sealed partial class UserfaultfdCtx
     /// </summary>
     public UffdioResult Poison(ulong start, ulong len, UffdPoisonMode mode)
     {
+        if (RangeIoctlChecks(start, len, (mode & ~UffdPoisonMode.DontWake) == 0) is { } fail)
+            return fail;
+        var none = default(MfillSource);
+        long ret = MfillAtomic(start, len, MfillKind.Poison, ref none, wp: false);
+        return FinishFill(ret, start, len, (mode & UffdPoisonMode.DontWake) != 0);
+    }
+
+    /// <summary>
+    /// The common head of <c>userfaultfd_poison</c> and <c>userfaultfd_move</c> (fs/userfaultfd.c), in their order: closed
+    /// fd → EBADF (model); before UFFDIO_API → EINVAL; mmap_changing → EAGAIN with the field set to -EAGAIN; a bad range
+    /// or mode (<paramref name="argsOk"/> false) → EINVAL; the mm has exited → ESRCH. Null when the ioctl may proceed.
+    /// </summary>
+    private UffdioResult? RangeIoctlChecks(ulong start, ulong len, bool argsOk)
+    {
         if (_released)
             return UffdioResult.Fail(Errno.EBADF);
         if (!Initialized)
             return UffdioResult.Fail(Errno.EINVAL);
         if (MmapChanging > 0)
             return new UffdioResult(Errno.EAGAIN, -(long)Errno.EAGAIN);
-        if (ValidateRange(start, len) != Errno.None || (mode & ~UffdPoisonMode.DontWake) != 0)
+        if (ValidateRange(start, len) != Errno.None || !argsOk)
             return UffdioResult.Fail(Errno.EINVAL);
         if (Mm.Exited)
             return UffdioResult.Fail(Errno.ESRCH);
-        var none = default(MfillSource);
-        long ret = MfillAtomic(start, len, MfillKind.Poison, ref none, wp: false);
-        return FinishFill(ret, start, len, (mode & UffdPoisonMode.DontWake) != 0);
+        return null;
     }
 
     /// <summary>
