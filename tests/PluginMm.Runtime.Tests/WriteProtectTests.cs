@@ -338,6 +338,28 @@ public sealed class WriteProtectTests
         }
     }
 
+    [TestMethod(DisplayName = "unregister and close clear uffd-wp bits and markers")]
+    [DynamicData(nameof(MemConfig.All), typeof(MemConfig), DynamicDataDisplayName = nameof(UffdTestEnv.DisplayName), DynamicDataDisplayNameDeclaringType = typeof(UffdTestEnv))]
+    public void UnregisterClearsWp(string mem)
+    {
+        using var env = new UffdTestEnv(mem, Pages(mem), features: WpFeatures | UffdFeatures.WpUnpopulated);
+        Assert.AreEqual(AccessResult.Ok, env.Main.Write(env.DstPage(0), [1]));
+        env.RegisterDst(UffdModes.Wp);
+        WpRange(env.Uffd, env.Dst, env.Bytes, true);
+        Assert.IsTrue(Issue4.PagemapWp(env.Mm, env.DstPage(0)) && Issue4.PagemapWp(env.Mm, env.DstPage(1)), "bit and marker set");
+        Ok(env.Uffd.Unregister(env.Dst, env.Bytes), "unregister");
+        for (int i = 0; i < env.NrPages; i++)
+            Assert.IsFalse(Issue4.PagemapWp(env.Mm, env.DstPage(i)), $"page {i} still write-protected after UNREGISTER");
+        Assert.AreEqual(AccessResult.Ok, env.Main.Write(env.DstPage(0), [2]), "writable again without a message");
+
+        env.RegisterDst(UffdModes.Wp);
+        WpRange(env.Uffd, env.Dst, env.Bytes, true);
+        env.Uffd.Dispose();
+        for (int i = 0; i < env.NrPages; i++)
+            Assert.IsFalse(Issue4.PagemapWp(env.Mm, env.DstPage(i)), $"page {i} still write-protected after close");
+        Assert.AreEqual(AccessResult.Ok, env.Main.Write(env.DstPage(1), [3]));
+    }
+
     [TestMethod(DisplayName = "WRITEPROTECT errno (checklist row 14)")]
     [DataRow("anon")]
     [DataRow("hugetlb")]
