@@ -23,11 +23,7 @@ public static partial class GuestMemfd
     /// or null when absent.
     /// </summary>
     public static Folio? GetFolioNoAlloc(Inode inode, long pgoff)
-    {
-        var folio = inode.Cache.Get(pgoff);
-        folio?.Lock();
-        return folio;
-    }
+        => PageCacheHooks.GetLocked(inode, pgoff);
 
     /// <summary>Models <c>kvm_gmem_alloc_folio</c>: null beyond <c>i_size</c>, else an order-0 folio.</summary>
     public static Folio? AllocFolio(in VmaView vma, ulong address)
@@ -40,20 +36,11 @@ public static partial class GuestMemfd
 
     /// <summary>Models <c>kvm_gmem_filemap_add</c>: lock and add to the page cache (unlocked again on error).</summary>
     public static Errno FilemapAdd(Folio folio, in VmaView vma, ulong address)
-    {
-        folio.Lock();
-        var e = vma.File!.Cache.Add(folio, vma.PageIndex(address));
-        if (e != Errno.None)
-            folio.Unlock();
-        return e;
-    }
+        => PageCacheHooks.AddLocked(folio, in vma, address);
 
     /// <summary>Models <c>kvm_gmem_filemap_remove</c>: remove from the page cache and unlock.</summary>
     public static void FilemapRemove(Folio folio, in VmaView vma)
-    {
-        vma.File!.Cache.Remove(folio);
-        folio.Unlock();
-    }
+        => PageCacheHooks.RemoveUnlock(folio, in vma);
 
     /// <summary>
     /// Models <c>kvm_gmem_fault_user_mapping</c>: SIGBUS beyond <c>i_size</c> or without INIT_SHARED; get or allocate the

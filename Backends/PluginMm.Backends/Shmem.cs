@@ -17,11 +17,7 @@ public static partial class Shmem
     /// <paramref name="pgoff"/>, locked and referenced, or null. Never allocates.
     /// </summary>
     public static Folio? GetFolioNoAlloc(Inode inode, long pgoff)
-    {
-        var folio = inode.Cache.Get(pgoff);
-        folio?.Lock();
-        return folio;
-    }
+        => PageCacheHooks.GetLocked(inode, pgoff);
 
     /// <summary>Models <c>shmem_mfill_folio_alloc</c>: a zeroed order-0 folio from the file's allocator, or null (ENOMEM).</summary>
     public static Folio? AllocFolio(in VmaView vma, ulong address) => vma.File!.Allocator.Alloc();
@@ -32,20 +28,11 @@ public static partial class Shmem
     /// The folio stays locked until the runtime has installed the entry.
     /// </summary>
     public static Errno FilemapAdd(Folio folio, in VmaView vma, ulong address)
-    {
-        folio.Lock();
-        var e = vma.File!.Cache.Add(folio, vma.PageIndex(address));
-        if (e != Errno.None)
-            folio.Unlock();
-        return e;
-    }
+        => PageCacheHooks.AddLocked(folio, in vma, address);
 
     /// <summary>Models <c>shmem_mfill_filemap_remove</c>: takes the folio back out of the page cache and unlocks it.</summary>
     public static void FilemapRemove(Folio folio, in VmaView vma)
-    {
-        vma.File!.Cache.Remove(folio);
-        folio.Unlock();
-    }
+        => PageCacheHooks.RemoveUnlock(folio, in vma);
 
     /// <summary>
     /// Models <c>shmem_fault</c> → <c>shmem_get_folio_gfp(SGP_CACHE)</c>: SIGBUS beyond <c>i_size</c>; the cached folio,

@@ -53,6 +53,15 @@ public sealed partial class UserfaultfdCtx
     }
 
     private UffdioResult? CopyChecks(ulong dst, ulong len, ulong src, UffdCopyMode mode)
+        => FillChecks(dst, len, (mode & ~(UffdCopyMode.DontWake | UffdCopyMode.Wp)) == 0, src, checkSrc: true);
+
+    /// <summary>
+    /// The common prologue of the fill ioctls (<c>userfaultfd_copy</c>, <c>_zeropage</c>, <c>_continue</c>,
+    /// <c>_poison</c>) in the kernel's order: EINVAL before UFFDIO_API; mmap_changing → EAGAIN with field -EAGAIN; the
+    /// source range (COPY: its start need not be aligned), then the destination range and the mode → EINVAL; mm gone →
+    /// ESRCH. Null when the ioctl may proceed.
+    /// </summary>
+    internal UffdioResult? FillChecks(ulong start, ulong len, bool modeValid, ulong src = MmapMinAddr, bool checkSrc = false)
     {
         if (_released)
             return UffdioResult.Fail(Errno.EBADF);
@@ -60,9 +69,9 @@ public sealed partial class UserfaultfdCtx
             return UffdioResult.Fail(Errno.EINVAL);
         if (MmapChanging > 0)
             return new UffdioResult(Errno.EAGAIN, -(long)Errno.EAGAIN);
-        if (ValidateRange(src, len, requireAlignedStart: false) != Errno.None || ValidateRange(dst, len) != Errno.None)
+        if (checkSrc && ValidateRange(src, len, requireAlignedStart: false) != Errno.None)
             return UffdioResult.Fail(Errno.EINVAL);
-        if ((mode & ~(UffdCopyMode.DontWake | UffdCopyMode.Wp)) != 0)
+        if (ValidateRange(start, len) != Errno.None || !modeValid)
             return UffdioResult.Fail(Errno.EINVAL);
         if (Mm.Exited)
             return UffdioResult.Fail(Errno.ESRCH);
@@ -76,16 +85,8 @@ public sealed partial class UserfaultfdCtx
     /// </summary>
     public UffdioResult ZeroPage(ulong start, ulong len, UffdZeroPageMode mode)
     {
-        if (_released)
-            return UffdioResult.Fail(Errno.EBADF);
-        if (!Initialized)
-            return UffdioResult.Fail(Errno.EINVAL);
-        if (MmapChanging > 0)
-            return new UffdioResult(Errno.EAGAIN, -(long)Errno.EAGAIN);
-        if (ValidateRange(start, len) != Errno.None || (mode & ~UffdZeroPageMode.DontWake) != 0)
-            return UffdioResult.Fail(Errno.EINVAL);
-        if (Mm.Exited)
-            return UffdioResult.Fail(Errno.ESRCH);
+        if (FillChecks(start, len, (mode & ~UffdZeroPageMode.DontWake) == 0) is { } fail)
+            return fail;
         var none = default(MfillSource);
         long ret = MfillAtomic(start, len, MfillKind.ZeroPage, ref none, wp: false);
         return FinishFill(ret, start, len, (mode & UffdZeroPageMode.DontWake) != 0);
@@ -98,16 +99,8 @@ public sealed partial class UserfaultfdCtx
     /// </summary>
     public UffdioResult Continue(ulong start, ulong len, UffdContinueMode mode)
     {
-        if (_released)
-            return UffdioResult.Fail(Errno.EBADF);
-        if (!Initialized)
-            return UffdioResult.Fail(Errno.EINVAL);
-        if (MmapChanging > 0)
-            return new UffdioResult(Errno.EAGAIN, -(long)Errno.EAGAIN);
-        if (ValidateRange(start, len) != Errno.None || (mode & ~(UffdContinueMode.DontWake | UffdContinueMode.Wp)) != 0)
-            return UffdioResult.Fail(Errno.EINVAL);
-        if (Mm.Exited)
-            return UffdioResult.Fail(Errno.ESRCH);
+        if (FillChecks(start, len, (mode & ~(UffdContinueMode.DontWake | UffdContinueMode.Wp)) == 0) is { } fail)
+            return fail;
         var none = default(MfillSource);
         long ret = MfillAtomic(start, len, MfillKind.Continue, ref none, (mode & UffdContinueMode.Wp) != 0);
         return FinishFill(ret, start, len, (mode & UffdContinueMode.DontWake) != 0);

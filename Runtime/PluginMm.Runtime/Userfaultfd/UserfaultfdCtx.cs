@@ -352,13 +352,9 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
         Mm.MmapLock.EnterWriteLock();
         try
         {
-            if (Mm.Exited)
-                return UffdioResult.Fail(Errno.ENOMEM);
-            var vmas = Mm.VmasIn(start, end);
-            if (vmas.Count == 0)
-                return UffdioResult.Fail(Errno.EINVAL);
-            if (vmas[0].IsHugetlb && (start & ((ulong)vmas[0].PageSize - 1)) != 0)
-                return UffdioResult.Fail(Errno.EINVAL);
+            var err = RangeVmasLocked(start, end, out var vmas);
+            if (err != Errno.None)
+                return UffdioResult.Fail(err);
             bool wpAsync = (_features & UffdFeatures.WpAsync) != 0;
             foreach (var cur in vmas)
             {
@@ -393,6 +389,23 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
     }
 
     /// <summary>
+    /// The common start of <c>userfaultfd_register</c> and <c>_unregister</c> under the mmap write lock: ENOMEM when the
+    /// mm has exited (<c>mmget_not_zero</c>); EINVAL when no VMA intersects [start, end) or the first one is hugetlb and
+    /// <paramref name="start"/> is not huge-page aligned.
+    /// </summary>
+    private Errno RangeVmasLocked(ulong start, ulong end, out List<Vma> vmas)
+    {
+        vmas = Mm.Exited ? new List<Vma>() : Mm.VmasIn(start, end);
+        if (Mm.Exited)
+            return Errno.ENOMEM;
+        if (vmas.Count == 0)
+            return Errno.EINVAL;
+        if (vmas[0].IsHugetlb && (start & ((ulong)vmas[0].PageSize - 1)) != 0)
+            return Errno.EINVAL;
+        return Errno.None;
+    }
+
+    /// <summary>
     /// Models <c>userfaultfd_unregister</c> (fs/userfaultfd.c): EINVAL before UFFDIO_API, for a bad range, no VMA, a
     /// misaligned hugetlb start, a VMA owned by another userfaultfd, or a VMA that cannot be userfault-registered at all;
     /// ENOMEM when the mm has exited. MISSING-registered VMAs wake their pending faults first ("so they will not hang");
@@ -410,13 +423,9 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
         Mm.MmapLock.EnterWriteLock();
         try
         {
-            if (Mm.Exited)
-                return UffdioResult.Fail(Errno.ENOMEM);
-            var vmas = Mm.VmasIn(start, end);
-            if (vmas.Count == 0)
-                return UffdioResult.Fail(Errno.EINVAL);
-            if (vmas[0].IsHugetlb && (start & ((ulong)vmas[0].PageSize - 1)) != 0)
-                return UffdioResult.Fail(Errno.EINVAL);
+            var err = RangeVmasLocked(start, end, out var vmas);
+            if (err != Errno.None)
+                return UffdioResult.Fail(err);
             bool wpAsync = (_features & UffdFeatures.WpAsync) != 0;
             foreach (var cur in vmas)
             {
