@@ -226,7 +226,7 @@ internal static class Parts
                 met2 == true
                     ? $"with nothing armed the pre-check is one VMA-flag test before ->fault; A/A control {F(aa, "N3")} is this run's resolution."
                     : met2 is null
-                        ? $"not resolved: {F(Math.Max(ra, rp), "N3")} is inside this run's A/A resolution ({F(aa, "N3")}, the same configuration measured twice), so no difference is measured. The paths differ by one call + one VMA-flag test per fault. Next: bench/run.sh --full on an idle machine for a finer resolution."
+                        ? $"not resolved: {F(Math.Max(ra, rp), "N3")} lies within the 2% goal ± this run's A/A deviation ({F(aa, "N3")}: the same configuration measured twice), so the run cannot tell it from 1.02. The paths differ by one call + one VMA-flag test per fault. Next: bench/run.sh --full on an idle machine for a finer resolution."
                         : "measured: the difference is the `__do_userfault` call + VMA flag test per fault; next: inline the armed test into __do_fault (`if (userfaultfd_armed(vma))` before the call) and re-measure.", verdict2));
             report.Text($"(b) and (c) have no goal; they answer seed 003's question. Every MINOR fault of (b) was verified to be served by one CONTINUE; "
                 + $"faults per scenario include the setup pass.");
@@ -348,6 +348,7 @@ internal static class Parts
         var rows = new List<string[]>();
         double worstVsC = double.MaxValue, worstVsCCpu = double.MaxValue, worstPrefetch = double.MaxValue, worstPrefetchCpu = double.MaxValue;
         string worstCpuRow = "";
+        var cpuRatios = new List<string>();
         string[] Row(string label, int n, int? c, bool prefetch)
         {
             double net = SideBySide.Median(v[n]);
@@ -360,6 +361,7 @@ internal static class Parts
                 {
                     worstVsC = Math.Min(worstVsC, r);
                     if (rc < worstVsCCpu) { worstVsCCpu = rc; worstCpuRow = label; }
+                    cpuRatios.Add($"{label} {F(rc, "N3")}");
                 }
                 cCols = [F(SideBySide.Median(v[ci]), "N0"), F(series[ci].CpuNsPerPage, "N0"), F(r, "N3"), F(rc, "N3")];
             }
@@ -385,7 +387,7 @@ internal static class Parts
                 met4 == true ? "per fault both spend their time in the same syscalls (poll, read, ioctl); the P/Invoke + SafeHandle lease is tens of ns against microseconds."
                     : worstVsCCpu >= 0.95
                         ? $"measured: per CPU-second the .NET handler does {F(worstVsCCpu, "N3")} of C's pages at worst, so the wall-clock gap is time spent runnable but not running on the shared machine (load average in the header), not handler work. Next: re-run on an idle machine (bench/run.sh --full)."
-                        : $"measured: per CPU-second too the .NET process does only {F(worstVsCCpu, "N3")} of C's pages (row: {worstCpuRow}); the per-page rows are at parity per CPU-second, so the extra CPU appears where each fault is cheap (a window per COPY): candidates are the runtime's own threads (tiering, GC) and the start barrier's spin, which count in process CPU time, and the SafeHandle lease per call; not yet attributed. Next: perf record the {worstCpuRow} row on an idle machine and compare the handler thread's CPU alone (per-thread getrusage) in both languages.", verdict4));
+                        : $"measured: per CPU-second too the .NET process does only {F(worstVsCCpu, "N3")} of C's pages at worst (.NET/C per CPU-second: {string.Join("; ", cpuRatios)}), and the A/A control moves by {F(Math.Max(aa4, 1 / aa4) - 1, "P1")}. Candidates for the extra CPU are the runtime's own threads (tiering, GC) and the start barrier's spin, which count in process CPU time, and the SafeHandle lease per call; not yet attributed. Next: perf record the {worstCpuRow} row on an idle machine and compare the handler thread's CPU alone (per-thread getrusage) in both languages.", verdict4));
         }
         var (met4p, verdict4p) = Goal.Judge(worstPrefetch, 1.0, higherIsBetter: true, aa4);
         double bestPrefetch = Math.Max(SideBySide.PairedRatio(v[2 * stride], v[plainNet]), SideBySide.PairedRatio(v[3 * stride], v[plainNet]));
