@@ -247,8 +247,14 @@ public static class UffdStressRunner
         if ((bc.Mode & BounceVerify) != 0)
         {
             for (long nr = 0; nr < bc.NrPages; nr++)
-                if ((bc.Mm.Pagemap(bc.Dst.Area + (ulong)nr * bc.PageSize) & PagemapFlags.Present) != 0)
-                    res.Error($"area_dst page {nr} not empty after release");
+                ulong a = bc.Dst.Area + (ulong)nr * bc.PageSize;
+                if ((bc.Mm.Pagemap(a) & PagemapFlags.Present) != 0)
+                {
+                    var pte = bc.Mm.PageTable.Get(a);
+                    res.Error($"area_dst page {nr} not empty after release: {pte.Flags}, folio mapping "
+                        + $"{(pte.Folio?.Mapping is null ? "none (removed from the page cache)" : ReferenceEquals(pte.Folio.Mapping, bc.Dst.File?.Inode) ? "area_dst's file" : "another file")}"
+                        + $" index {pte.Folio?.Index} refs {pte.Folio?.RefCount} cached={bc.Dst.File?.CachedFolios}");
+                }
         }
 
         int tick = Volatile.Read(ref s_eexistTick);
