@@ -247,6 +247,7 @@ public static class UffdStressRunner
         if ((bc.Mode & BounceVerify) != 0)
         {
             for (long nr = 0; nr < bc.NrPages; nr++)
+            {
                 ulong a = bc.Dst.Area + (ulong)nr * bc.PageSize;
                 if ((bc.Mm.Pagemap(a) & PagemapFlags.Present) != 0)
                 {
@@ -255,6 +256,7 @@ public static class UffdStressRunner
                         + $"{(pte.Folio?.Mapping is null ? "none (removed from the page cache)" : ReferenceEquals(pte.Folio.Mapping, bc.Dst.File?.Inode) ? "area_dst's file" : "another file")}"
                         + $" index {pte.Folio?.Index} refs {pte.Folio?.RefCount} cached={bc.Dst.File?.CachedFolios}");
                 }
+            }
         }
 
         int tick = Volatile.Read(ref s_eexistTick);
