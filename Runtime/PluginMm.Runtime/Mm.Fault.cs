@@ -1,3 +1,4 @@
+using PluginMm.Hmm;
 namespace PluginMm.Runtime;
 
 public sealed partial class Mm
@@ -401,7 +402,7 @@ public sealed partial class Mm
         if (!orig.IsZeroPage && old is not null)
             old.Data.Slice(0, Folio.BasePageSize).CopyTo(copy.Data);
         copy.SetFlags(FolioFlags.Uptodate);
-        InvalidateRangeStart(addr, addr + Folio.BasePageSize, MmuNotifierEvent.Clear);
+        InvalidateRangeStart(addr, addr + Folio.BasePageSize, MmuNotifyEvent.Clear);
         lock (table.Ptl)
         {
             ref Pte cur = ref table[addr];
@@ -416,7 +417,7 @@ public sealed partial class Mm
                     old?.Put();
             }
         }
-        InvalidateRangeEnd(addr, addr + Folio.BasePageSize, MmuNotifierEvent.Clear);
+        InvalidateRangeEnd(addr, addr + Folio.BasePageSize, MmuNotifyEvent.Clear);
         return VmFaultResult.None;
     }
 

@@ -1,3 +1,4 @@
+using PluginMm.Hmm;
 namespace PluginMm.Runtime;
 
 public sealed partial class Mm
@@ -176,7 +177,7 @@ public sealed partial class Mm
             return VmFaultResult.SigBus;
         old.Data.CopyTo(copy.Data);
         copy.SetFlags(FolioFlags.Uptodate);
-        InvalidateRangeStart(haddr, haddr + (ulong)vma.PageSize, MmuNotifierEvent.Clear);
+        InvalidateRangeStart(haddr, haddr + (ulong)vma.PageSize, MmuNotifyEvent.Clear);
         lock (table.Ptl)
         {
             if (!SamePte(table[haddr], orig))
@@ -187,7 +188,7 @@ public sealed partial class Mm
                 old.Put();
             }
         }
-        InvalidateRangeEnd(haddr, haddr + (ulong)vma.PageSize, MmuNotifierEvent.Clear);
+        InvalidateRangeEnd(haddr, haddr + (ulong)vma.PageSize, MmuNotifyEvent.Clear);
         return VmFaultResult.None;
     }
 }

@@ -1,3 +1,4 @@
+using PluginMm.Hmm;
 namespace PluginMm.Runtime;
 
 public sealed partial class Mm
@@ -66,7 +67,7 @@ public sealed partial class Mm
     /// </summary>
     private void ChangeProtection(Vma vma, ulong start, ulong end, bool removeWrite)
     {
-        InvalidateRangeStart(start, end, MmuNotifierEvent.ProtectionVma);
+        InvalidateRangeStart(start, end, MmuNotifyEvent.ProtectionVma);
         if (removeWrite)
         {
             ulong step = (ulong)vma.PageSize;
@@ -83,6 +84,6 @@ public sealed partial class Mm
                 }
             });
         }
-        InvalidateRangeEnd(start, end, MmuNotifierEvent.ProtectionVma);
+        InvalidateRangeEnd(start, end, MmuNotifyEvent.ProtectionVma);
     }
 }

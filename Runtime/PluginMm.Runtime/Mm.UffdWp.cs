@@ -1,3 +1,4 @@
+using PluginMm.Hmm;
 namespace PluginMm.Runtime;
 
 /// <summary>Bits of a <c>/proc/pid/pagemap</c> entry (fs/proc/task_mmu.c) that the model reports.</summary>
@@ -31,7 +32,7 @@ public sealed partial class Mm
     {
         ulong step = (ulong)vma.PageSize;
         bool markers = enableWp && UserfaultfdCtx.WpUseMarkers(vma);
-        InvalidateRangeStart(start, end, MmuNotifierEvent.ProtectionVma);
+        InvalidateRangeStart(start, end, MmuNotifyEvent.ProtectionVma);
         if (markers)
         {
             // change_pmd_prepare / huge_pte_alloc: tables must exist to hold the markers.
@@ -68,7 +69,7 @@ public sealed partial class Mm
                     }
                 }
             });
-        InvalidateRangeEnd(start, end, MmuNotifierEvent.ProtectionVma);
+        InvalidateRangeEnd(start, end, MmuNotifyEvent.ProtectionVma);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using PluginMm.Hmm;
 namespace PluginMm.Runtime;
 
 /// <summary><c>PROT_*</c>.</summary>
@@ -238,7 +239,7 @@ public sealed partial class Mm
     }
 
     /// <summary>Models <c>mmu_notifier_invalidate_range_start</c>.</summary>
-    internal void InvalidateRangeStart(ulong start, ulong end, MmuNotifierEvent ev)
+    internal void InvalidateRangeStart(ulong start, ulong end, MmuNotifyEvent ev)
     {
         var n = Volatile.Read(ref _notifiers);
         if (n.Length == 0) return;
@@ -247,7 +248,7 @@ public sealed partial class Mm
     }
 
     /// <summary>Models <c>mmu_notifier_invalidate_range_end</c>.</summary>
-    internal void InvalidateRangeEnd(ulong start, ulong end, MmuNotifierEvent ev)
+    internal void InvalidateRangeEnd(ulong start, ulong end, MmuNotifyEvent ev)
     {
         var n = Volatile.Read(ref _notifiers);
         if (n.Length == 0) return;
@@ -400,13 +401,13 @@ public sealed partial class Mm
             return;
         UserfaultfdUnmapPrep(start, end);
         SplitAround(start, end);
-        InvalidateRangeStart(start, end, MmuNotifierEvent.Unmap);
+        InvalidateRangeStart(start, end, MmuNotifyEvent.Unmap);
         foreach (var v in VmasIn(start, end))
         {
             ZapRange(v, v.Start, v.End, dropMarkers: true);
             RemoveVma(v);
         }
-        InvalidateRangeEnd(start, end, MmuNotifierEvent.Unmap);
+        InvalidateRangeEnd(start, end, MmuNotifyEvent.Unmap);
     }
 
     /// <summary>
@@ -456,10 +457,10 @@ public sealed partial class Mm
                             return Errno.EINVAL;
                         if (v.IsHugetlb && (((s | e) & ((ulong)v.PageSize - 1)) != 0))
                             return Errno.EINVAL;
-                        InvalidateRangeStart(s, e, MmuNotifierEvent.Clear);
+                        InvalidateRangeStart(s, e, MmuNotifyEvent.Clear);
                         // Anonymous zaps drop uffd-wp markers; file zaps keep them (zap_details, ZAP_FLAG_DROP_MARKER).
                         ZapRange(v, s, e, dropMarkers: v.IsAnonymous);
-                        InvalidateRangeEnd(s, e, MmuNotifierEvent.Clear);
+                        InvalidateRangeEnd(s, e, MmuNotifyEvent.Clear);
                         break;
                     case Advice.Remove:
                         if (v.File is null || (v.Flags & VmFlags.Locked) != 0)
@@ -579,7 +580,7 @@ public sealed partial class Mm
             moved.PgOff = old.PgOff; // anon rmap index follows the pages
         InsertVma(moved);
 
-        InvalidateRangeStart(oldAddr, oldAddr + oldLen, MmuNotifierEvent.Unmap);
+        InvalidateRangeStart(oldAddr, oldAddr + oldLen, MmuNotifyEvent.Unmap);
         ulong n = Math.Min(oldLen, newLen);
         ulong step = (ulong)old.PageSize;
         for (ulong off = 0; off < n; off += step)
@@ -606,7 +607,7 @@ public sealed partial class Mm
             ZapRange(old, old.Start, old.End, dropMarkers: true);
             RemoveVma(old);
         }
-        InvalidateRangeEnd(oldAddr, oldAddr + oldLen, MmuNotifierEvent.Unmap);
+        InvalidateRangeEnd(oldAddr, oldAddr + oldLen, MmuNotifyEvent.Unmap);
     }
 
     // ---------------------------------------------------------------- zap
@@ -658,7 +659,7 @@ public sealed partial class Mm
             return;
         ulong start = vma.Start + ((ulong)(s - vFirst) << vma.File.Inode.PageShift);
         ulong stop = vma.Start + ((ulong)(e - vFirst) << vma.File.Inode.PageShift);
-        InvalidateRangeStart(start, stop, MmuNotifierEvent.Clear);
+        InvalidateRangeStart(start, stop, MmuNotifyEvent.Clear);
         var inode = vma.File.Inode;
         var state = (inode, step: (ulong)vma.PageSize);
         PageTable.ForEachTable(start, stop, ref state, static (PteTable t, ulong s, ulong e, ref (Inode inode, ulong step) st) =>
@@ -674,7 +675,7 @@ public sealed partial class Mm
                 }
             }
         });
-        InvalidateRangeEnd(start, stop, MmuNotifierEvent.Clear);
+        InvalidateRangeEnd(start, stop, MmuNotifyEvent.Clear);
     }
 
     /// <summary>
@@ -739,7 +740,7 @@ public sealed partial class Mm
     private void CopyPageRange(Mm child, Vma src, Vma dst)
     {
         bool cow = !src.IsShared;
-        if (cow) InvalidateRangeStart(src.Start, src.End, MmuNotifierEvent.ProtectionPage);
+        if (cow) InvalidateRangeStart(src.Start, src.End, MmuNotifyEvent.ProtectionPage);
         var state = (child, src, dst, cow);
         PageTable.ForEachTable(src.Start, src.End, ref state, static (PteTable t, ulong s, ulong e, ref (Mm child, Vma src, Vma dst, bool cow) st) =>
         {
@@ -774,7 +775,7 @@ public sealed partial class Mm
                 }
             }
         });
-        if (cow) InvalidateRangeEnd(src.Start, src.End, MmuNotifierEvent.ProtectionPage);
+        if (cow) InvalidateRangeEnd(src.Start, src.End, MmuNotifyEvent.ProtectionPage);
     }
 
     /// <summary>

@@ -1,25 +1,5 @@
+using PluginMm.Hmm;
 namespace PluginMm.Runtime;
-
-/// <summary>Why a range is invalidated (<c>enum mmu_notifier_event</c>, include/linux/mmu_notifier.h).</summary>
-public enum MmuNotifierEvent
-{
-    /// <summary><c>MMU_NOTIFY_UNMAP</c>: munmap, mremap (old range).</summary>
-    Unmap,
-    /// <summary><c>MMU_NOTIFY_CLEAR</c>: zap (MADV_DONTNEED, hole punch), CoW replacement.</summary>
-    Clear,
-    /// <summary><c>MMU_NOTIFY_PROTECTION_VMA</c>: mprotect.</summary>
-    ProtectionVma,
-    /// <summary><c>MMU_NOTIFY_PROTECTION_PAGE</c>: write-protecting pages (fork's CoW, uffd-wp).</summary>
-    ProtectionPage,
-    /// <summary><c>MMU_NOTIFY_SOFT_DIRTY</c>.</summary>
-    SoftDirty,
-    /// <summary><c>MMU_NOTIFY_RELEASE</c>: the mm is going away.</summary>
-    Release,
-    /// <summary><c>MMU_NOTIFY_MIGRATE</c>.</summary>
-    Migrate,
-    /// <summary><c>MMU_NOTIFY_EXCLUSIVE</c>.</summary>
-    Exclusive,
-}
 
 /// <summary>An invalidated range (<c>struct mmu_notifier_range</c>).</summary>
 /// <param name="Mm">The address space.</param>
@@ -27,7 +7,7 @@ public enum MmuNotifierEvent
 /// <param name="End">One past the last byte.</param>
 /// <param name="Event">Why.</param>
 /// <param name="Owner">Who started it (<c>owner</c>, for MIGRATE), or null.</param>
-public readonly record struct MmuNotifierRange(Mm Mm, ulong Start, ulong End, MmuNotifierEvent Event, object? Owner = null);
+public readonly record struct MmuNotifierRange(Mm Mm, ulong Start, ulong End, MmuNotifyEvent Event, object? Owner = null);
 
 /// <summary>
 /// A subscriber to an mm's invalidations (<c>struct mmu_notifier_ops</c>). The model calls

@@ -1,3 +1,4 @@
+using PluginMm.Hmm;
 using PluginMm.Backends;
 using PluginMm.Runtime.Tests.Support;
 using PluginMm.Userfaultfd;
@@ -237,7 +238,7 @@ public sealed class MmTests
         Assert.AreEqual(AccessResult.Ok, t.WriteUInt64(a, 1)); // CoW from the zero page
         Assert.AreEqual(Errno.None, mm.Madvise(a, Ps, Advice.DontNeed));
         Assert.AreEqual(Errno.None, mm.Munmap(a, 2 * Ps));
-        CollectionAssert.AreEqual(new[] { MmuNotifierEvent.Clear, MmuNotifierEvent.Clear, MmuNotifierEvent.Unmap },
+        CollectionAssert.AreEqual(new[] { MmuNotifyEvent.Clear, MmuNotifyEvent.Clear, MmuNotifyEvent.Unmap },
             seen.Select(r => r.Event).ToArray());
         Assert.AreEqual(a, seen[^1].Start);
         Assert.AreEqual(a + 2 * Ps, seen[^1].End);

@@ -2,7 +2,7 @@ namespace PluginMm.Hmm;
 
 /// <summary>
 /// Why a range is invalidated, as a driver's <c>Invalidate</c> hook sees it (<c>enum mmu_notifier_event</c>,
-/// include/linux/mmu_notifier.h). Same names and order as the runtime's <c>PluginMm.Runtime.MmuNotifierEvent</c>.
+/// include/linux/mmu_notifier.h). The runtime raises these for every invalidation (munmap, zap, mprotect, write-protect, mremap, fork).
 /// </summary>
 public enum MmuNotifyEvent
 {

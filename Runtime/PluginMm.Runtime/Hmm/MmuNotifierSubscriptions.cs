@@ -156,7 +156,7 @@ public sealed class MmuNotifierSubscriptions : IMmuNotifier
     /// Models <c>mn_itree_invalidate</c> (<c>mn_itree_inv_start_range</c> + the hook calls): makes the sequence odd when a
     /// subscription overlaps, then calls each overlapping subscription's <c>Invalidate</c> with it. Allocates nothing.
     /// </summary>
-    void IMmuNotifier.InvalidateRangeStart(in MmuNotifierRange range) => InvalidateStart(range.Start, range.End, (MmuNotifyEvent)(int)range.Event, range.Owner);
+    void IMmuNotifier.InvalidateRangeStart(in MmuNotifierRange range) => InvalidateStart(range.Start, range.End, range.Event, range.Owner);
 
     /// <summary>Models <c>mn_itree_inv_end</c> (mm/mmu_notifier.c).</summary>
     void IMmuNotifier.InvalidateRangeEnd(in MmuNotifierRange range) => InvalidateEnd();

@@ -1,3 +1,4 @@
+using PluginMm.Hmm;
 using PluginMm.Userfaultfd;
 
 namespace PluginMm.Runtime;
@@ -49,7 +50,7 @@ public sealed partial class UserfaultfdCtx
             if (err != Errno.None)
                 return -(long)err;
 
-            mm.InvalidateRangeStart(src, src + len, MmuNotifierEvent.Clear);
+            mm.InvalidateRangeStart(src, src + len, MmuNotifyEvent.Clear);
             try
             {
                 while (moved < len)
@@ -60,7 +61,7 @@ public sealed partial class UserfaultfdCtx
                     moved += Folio.BasePageSize;
                 }
             }
-            finally { mm.InvalidateRangeEnd(src, src + len, MmuNotifierEvent.Clear); }
+            finally { mm.InvalidateRangeEnd(src, src + len, MmuNotifyEvent.Clear); }
         }
         finally { mm.MmapLock.ExitReadLock(); }
         return moved > 0 ? (long)moved : -(long)err;
