@@ -347,15 +347,30 @@ public sealed partial class Mm
                 folio.Put();
                 continue;
             }
+            // filemap_map_pages: skip a locked folio (e.g. one UFFDIO_COPY is still installing, and may take back out of the
+            // page cache if its install fails) and one no longer in this page cache.
+            if (!folio.TryLock())
+            {
+                folio.Put();
+                continue;
+            }
+            if (folio.Mapping != inode)
+            {
+                folio.Unlock();
+                folio.Put();
+                continue;
+            }
             lock (table.Ptl)
             {
                 if (!table[a].IsNone)
                 {
+                    folio.Unlock();
                     folio.Put();
                     continue;
                 }
                 table.Set(a, new Pte { Folio = folio, Flags = PteFlags.Present | (writable ? PteFlags.Writable : 0) });
             }
+            folio.Unlock();
             if (a == address) mapped = true;
         }
         return mapped ? VmFaultResult.NoPage : VmFaultResult.None;

@@ -17,8 +17,9 @@ public sealed partial class Mm
 
     /// <summary>
     /// <see cref="FinishFault"/> for a folio <c>-&gt;fault</c> found in the page cache (read and shared faults of a page-cache
-    /// type): under the file's <see cref="MemFile.InvalidateLock"/> (shared), a folio that a hole punch or truncate removed
-    /// after <c>-&gt;fault</c> returned it is dropped and the access retried (VM_FAULT_NOPAGE), as the kernel's
+    /// type): under the file's <see cref="MemFile.InvalidateLock"/> (shared) and the folio lock, a folio that a hole punch,
+    /// a truncate or a failed UFFDIO_COPY removed after <c>-&gt;fault</c> returned it is dropped and the access retried
+    /// (VM_FAULT_NOPAGE), as the kernel's
     /// <c>finish_fault</c> never maps a folio whose <c>mapping</c> was cleared under its lock. The contract this relies on:
     /// a page-cache type's <c>Fault</c> hands back the cached folio (every type in this repository does).
     /// </summary>
@@ -32,9 +33,16 @@ public sealed partial class Mm
         l.EnterReadLock();
         try
         {
+            // The folio lock orders this with a UFFDIO_COPY that added the folio and still installs it (and removes it from
+            // the page cache again if that fails), as shmem_get_folio_gfp's folio_lock + mapping re-check does.
+            if ((ret & VmFaultResult.Locked) == 0)
+            {
+                folio.Lock();
+                ret |= VmFaultResult.Locked;
+            }
             if (folio.Mapping != file.Inode)
             {
-                if ((ret & VmFaultResult.Locked) != 0) folio.Unlock();
+                folio.Unlock();
                 folio.Put();
                 vmf.Folio = null;
                 return VmFaultResult.NoPage;
