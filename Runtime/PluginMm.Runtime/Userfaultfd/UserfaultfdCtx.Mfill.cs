@@ -265,19 +265,7 @@ public sealed partial class UserfaultfdCtx
     }
 
     /// <summary>Models <c>mfill_atomic_pte_zeropage</c> (mm/userfaultfd.c): maps the shared zero page.</summary>
-    private Errno MfillAtomicPteZeropage(Vma vma, ulong addr)
-    {
-        var table = Mm.PageTable.Alloc(addr);
-        lock (table.Ptl)
-        {
-            if (vma.File is { } file && vma.PageIndex(addr) >= file.Inode.PageCount)
-                return Errno.EFAULT;
-            if (!table[addr].IsNone)
-                return Errno.EEXIST;
-            table.Set(addr, new Pte { Flags = PteFlags.Present | PteFlags.ZeroPage });
-        }
-        return Errno.None;
-    }
+    private Errno MfillAtomicPteZeropage(Vma vma, ulong addr) => MfillInstallIntoNone(vma, addr, PteFlags.Present | PteFlags.ZeroPage);
 
     /// <summary>
     /// Models <c>mfill_atomic_pte_continue</c> (mm/userfaultfd.c): <c>GetFolioNoAlloc</c> (absent → EFAULT), HWPoison → EIO,

@@ -44,7 +44,13 @@ public sealed partial class UserfaultfdCtx
     /// (mm/hugetlb.c): refuse beyond <c>i_size</c> (EFAULT), refuse any entry that is not none, markers included (EEXIST),
     /// else install <c>PTE_MARKER_POISONED</c>. For hugetlb the caller holds the fault mutex.
     /// </summary>
-    private Errno MfillAtomicPtePoison(Vma vma, ulong addr)
+    private Errno MfillAtomicPtePoison(Vma vma, ulong addr) => MfillInstallIntoNone(vma, addr, PteFlags.MarkerPoisoned);
+
+    /// <summary>
+    /// Installs a folio-less entry (the zero page, a poison marker) where the entry is none: beyond <c>i_size</c> → EFAULT,
+    /// any entry (markers included) → EEXIST. Shared by <c>mfill_atomic_pte_zeropage</c> and <c>mfill_atomic_pte_poison</c>.
+    /// </summary>
+    private Errno MfillInstallIntoNone(Vma vma, ulong addr, PteFlags flags)
     {
         var table = Mm.PageTable.Alloc(addr);
         lock (table.Ptl)
@@ -53,7 +59,7 @@ public sealed partial class UserfaultfdCtx
                 return Errno.EFAULT;
             if (!table[addr].IsNone)
                 return Errno.EEXIST;
-            table.Set(addr, new Pte { Flags = PteFlags.MarkerPoisoned });
+            table.Set(addr, new Pte { Flags = flags });
         }
         return Errno.None;
     }
