@@ -63,18 +63,9 @@ public static partial class GuestMemfd
         }
         if (folio is null)
         {
-            var fresh = inode.Allocator.Alloc();
-            if (fresh is null)
-                return VmFaultResult.Oom;
-            if (inode.Cache.Add(fresh, vmf.PgOff) == Errno.None)
-                folio = fresh;
-            else
-            {
-                fresh.Put();
-                folio = inode.Cache.Get(vmf.PgOff);
-                if (folio is null)
-                    return VmFaultResult.NoPage; // added and punched out again meanwhile: refault (the kernel retries on -EAGAIN)
-            }
+            var r = PageCacheHooks.AddNewFolio(inode, vmf.PgOff, out folio);
+            if (folio is null)
+                return r;
         }
         folio.Lock();
         if ((folio.Flags & FolioFlags.Uptodate) == 0)

@@ -31,4 +31,28 @@ internal static class PageCacheHooks
         vma.File!.Cache.Remove(folio);
         folio.Unlock();
     }
+
+    /// <summary>
+    /// The allocating half of a page-cache fault (<c>shmem_alloc_and_add_folio</c>, <c>__filemap_get_folio(FGP_CREAT)</c>):
+    /// a zeroed, uptodate folio added at <paramref name="pgoff"/>, returned with the caller's reference. A racing insert wins
+    /// and its folio is used instead. Returns <see cref="VmFaultResult.None"/> with <paramref name="folio"/> set,
+    /// <see cref="VmFaultResult.Oom"/>, or <see cref="VmFaultResult.NoPage"/> when the index was added and punched out
+    /// again meanwhile (the fault is retried, as the kernel does on -EAGAIN).
+    /// </summary>
+    public static VmFaultResult AddNewFolio(Inode inode, long pgoff, out Folio? folio)
+    {
+        folio = null;
+        var fresh = inode.Allocator.Alloc();
+        if (fresh is null)
+            return VmFaultResult.Oom;
+        fresh.SetFlags(FolioFlags.Uptodate);
+        if (inode.Cache.Add(fresh, pgoff) == Errno.None)
+        {
+            folio = fresh; // our allocation reference goes to the caller; the cache holds its own
+            return VmFaultResult.None;
+        }
+        fresh.Put();
+        folio = inode.Cache.Get(pgoff);
+        return folio is null ? VmFaultResult.NoPage : VmFaultResult.None;
+    }
 }

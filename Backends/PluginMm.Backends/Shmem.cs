@@ -53,21 +53,9 @@ public static partial class Shmem
         }
         if (folio is null)
         {
-            var fresh = inode.Allocator.Alloc();
-            if (fresh is null)
-                return VmFaultResult.Oom;
-            fresh.SetFlags(FolioFlags.Uptodate);
-            if (inode.Cache.Add(fresh, vmf.PgOff) == Errno.None)
-            {
-                folio = fresh; // our allocation reference goes to the caller; the cache holds its own
-            }
-            else
-            {
-                fresh.Put();
-                folio = inode.Cache.Get(vmf.PgOff);
-                if (folio is null)
-                    return VmFaultResult.NoPage; // added and punched out again meanwhile: refault
-            }
+            var r = PageCacheHooks.AddNewFolio(inode, vmf.PgOff, out folio);
+            if (folio is null)
+                return r;
         }
         vmf.Folio = folio;
         return VmFaultResult.None;
