@@ -441,34 +441,37 @@ public sealed partial class Mm
             {
                 var v = v0;
                 ulong s = Math.Max(addr, v.Start), e = Math.Min(end, v.End);
+                // The checks come before userfaultfd_remove, as in the kernel: a refused madvise raises no REMOVE event.
+                var invalid = MadviseValidVma(v, advice, s, ref e);
+                if (invalid != Errno.None)
+                    return invalid;
+                if (s == e)
+                    continue;
                 if (advice is Advice.DontNeed or Advice.Remove && !UserfaultfdRemove(v, s, e))
                 {
-                    // userfaultfd_remove dropped the mmap lock while the REMOVE event was read: look the VMA up again.
+                    // userfaultfd_remove dropped the mmap lock while the REMOVE event was read: look the VMA up again
+                    // and check it again (madvise_dontneed_free).
                     var again = VmaLookup(s);
                     if (again is null)
                         return Errno.ENOMEM;
                     v = again;
+                    invalid = MadviseValidVma(v, advice, s, ref e);
+                    if (invalid != Errno.None)
+                        return invalid;
                     e = Math.Min(e, v.End);
                 }
                 switch (advice)
                 {
                     case Advice.DontNeed:
-                        if ((v.Flags & VmFlags.Locked) != 0)
-                            return Errno.EINVAL;
-                        if (v.IsHugetlb && (((s | e) & ((ulong)v.PageSize - 1)) != 0))
-                            return Errno.EINVAL;
                         InvalidateRangeStart(s, e, MmuNotifyEvent.Clear);
                         // Anonymous zaps drop uffd-wp markers; file zaps keep them (zap_details, ZAP_FLAG_DROP_MARKER).
                         ZapRange(v, s, e, dropMarkers: v.IsAnonymous);
                         InvalidateRangeEnd(s, e, MmuNotifyEvent.Clear);
                         break;
                     case Advice.Remove:
-                        if (v.File is null || (v.Flags & VmFlags.Locked) != 0)
-                            return Errno.EINVAL;
-                        if ((v.Flags & (VmFlags.Shared | VmFlags.MayWrite)) != (VmFlags.Shared | VmFlags.MayWrite))
-                            return Errno.EACCES;
+                        // MadviseValidVma made sure there is a file.
                         long off = (long)((s - v.Start) >> Folio.BasePageShift) + v.PgOff;
-                        var err = v.File.PunchHole(off << Folio.BasePageShift, (long)(e - s));
+                        var err = v.File!.PunchHole(off << Folio.BasePageShift, (long)(e - s));
                         if (err != Errno.None)
                             return err;
                         break;
@@ -484,6 +487,33 @@ public sealed partial class Mm
         finally
         {
             if (write) MmapLock.ExitWriteLock(); else MmapLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// Models <c>madvise_dontneed_free_valid_vma</c> and <c>madvise_remove</c>'s checks (mm/madvise.c): DONTNEED refuses
+    /// VM_LOCKED (and VM_PFNMAP) VMAs; on hugetlb it needs a huge-aligned start and rounds the end down to a huge page
+    /// (so a short range frees nothing rather than failing); REMOVE needs an unlocked file VMA (EINVAL) mapped shared and
+    /// writable (EACCES). Other advice is not checked here.
+    /// </summary>
+    private static Errno MadviseValidVma(Vma v, Advice advice, ulong start, ref ulong end)
+    {
+        switch (advice)
+        {
+            case Advice.DontNeed:
+                if (!v.IsHugetlb)
+                    return (v.Flags & (VmFlags.Locked | VmFlags.PfnMap)) != 0 ? Errno.EINVAL : Errno.None;
+                ulong mask = (ulong)v.PageSize - 1;
+                if ((start & mask) != 0)
+                    return Errno.EINVAL;
+                end = Math.Max(start, end & ~mask);
+                return Errno.None;
+            case Advice.Remove:
+                if (v.File is null || (v.Flags & VmFlags.Locked) != 0)
+                    return Errno.EINVAL;
+                return (v.Flags & (VmFlags.Shared | VmFlags.MayWrite)) != (VmFlags.Shared | VmFlags.MayWrite) ? Errno.EACCES : Errno.None;
+            default:
+                return Errno.None;
         }
     }
 
