@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -22,32 +21,22 @@ namespace PluginMm.Generators.CodeFixes;
 /// device-side invalidation under the driver's lock.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddInvalidateHookCodeFixProvider)), Shared]
-public sealed class AddInvalidateHookCodeFixProvider : CodeFixProvider
+public sealed class AddInvalidateHookCodeFixProvider : DocumentCodeFixProvider
 {
     /// <summary>The equivalence key of every action of this provider (so fix-all groups them).</summary>
-    public const string EquivalenceKey = "PMM0011.AddInvalidate";
+    public const string Key = "PMM0011.AddInvalidate";
 
     /// <inheritdoc/>
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.MissingNotifierInvalidate);
 
     /// <inheritdoc/>
-    public override FixAllProvider GetFixAllProvider() =>
-        FixAllProvider.Create(static async (context, document, diagnostics) => await AddAsync(document, diagnostics, context.CancellationToken).ConfigureAwait(false));
+    protected override string EquivalenceKey => Key;
 
     /// <inheritdoc/>
-    public override Task RegisterCodeFixesAsync(CodeFixContext context)
-    {
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            context.RegisterCodeFix(
-                CodeAction.Create("Add hook 'Invalidate'", ct => AddAsync(context.Document, ImmutableArray.Create(diagnostic), ct), EquivalenceKey),
-                diagnostic);
-        }
+    protected override string? Title(Diagnostic diagnostic) => "Add hook 'Invalidate'";
 
-        return Task.CompletedTask;
-    }
-
-    private static async Task<Document> AddAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
+    /// <inheritdoc/>
+    protected override async Task<Document> FixAsync(Document document, ImmutableArray<Diagnostic> diagnostics, CancellationToken cancellationToken)
     {
         var root = await document.GetSyntaxRootAsync(cancellationToken).ConfigureAwait(false);
         if (root is null)
@@ -80,7 +69,7 @@ public sealed class AddInvalidateHookCodeFixProvider : CodeFixProvider
     internal static MemberDeclarationSyntax Stub()
     {
         string text =
-            NotifierCatalog.InvalidateSignature + "\n" +
+            "\n" + NotifierCatalog.InvalidateSignature + "\n" +
             "{\n" +
             "    // TODO: under the driver lock, drop the device's mappings of [range.Start, range.End) (" + NotifierCatalog.InvalidateKernelName + ").\n" +
             "    interval.SetSeq(curSeq);\n" +
