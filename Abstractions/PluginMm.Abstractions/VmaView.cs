@@ -64,10 +64,15 @@ public readonly struct VmaView
     /// <c>linear_page_index</c>: the page-cache index of <paramref name="address"/>, in units of the file's page size
     /// (huge pages for hugetlbfs).
     /// </summary>
-    public long PageIndex(ulong address)
+    public long PageIndex(ulong address) => LinearPageIndex(Start, PgOff, File?.PageShift ?? Folio.BasePageShift, address);
+
+    /// <summary>
+    /// <c>linear_page_index</c> for a VMA starting at <paramref name="vmStart"/> with <c>vm_pgoff</c> <paramref name="pgoff"/>
+    /// (base pages) over a file whose page-cache entries are 2^<paramref name="fileShift"/> bytes.
+    /// </summary>
+    public static long LinearPageIndex(ulong vmStart, long pgoff, int fileShift, ulong address)
     {
-        int fileShift = File?.PageShift ?? Folio.BasePageShift;
-        long basePages = (long)((address - Start) >> Folio.BasePageShift) + PgOff;
+        long basePages = (long)((address - vmStart) >> Folio.BasePageShift) + pgoff;
         return basePages >> (fileShift - Folio.BasePageShift);
     }
 }

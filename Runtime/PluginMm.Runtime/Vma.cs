@@ -75,11 +75,7 @@ public sealed class Vma
 
     /// <summary><c>linear_page_index</c> in the file's page units.</summary>
     public long PageIndex(ulong address)
-    {
-        int fileShift = File?.Inode.PageShift ?? Folio.BasePageShift;
-        long basePages = (long)((address - Start) >> Folio.BasePageShift) + PgOff;
-        return basePages >> (fileShift - Folio.BasePageShift);
-    }
+        => VmaView.LinearPageIndex(Start, PgOff, File?.Inode.PageShift ?? Folio.BasePageShift, address);
 
     /// <summary>Whether [<paramref name="start"/>, <paramref name="end"/>) intersects this VMA.</summary>
     public bool Intersects(ulong start, ulong end) => start < End && end > Start;
