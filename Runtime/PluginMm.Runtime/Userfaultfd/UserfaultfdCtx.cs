@@ -481,7 +481,7 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
             Mm.MmapLock.EnterWriteLock();
             try
             {
-                foreach (var v in Mm.VmaList)
+                foreach (var v in Mm.VmaSet)
                 {
                     if (!ReferenceEquals(v.UffdCtx, this))
                         continue;
