@@ -8,7 +8,8 @@ namespace PluginMm;
 /// <remarks>
 /// Hook methods are <c>public static</c> (or <c>internal static</c>) methods named after the kernel members:
 /// <see cref="HookNames.CanUserfault"/>, <see cref="HookNames.GetFolioNoAlloc"/>, <see cref="HookNames.AllocFolio"/>,
-/// <see cref="HookNames.FilemapAdd"/>, <see cref="HookNames.FilemapRemove"/> and <see cref="HookNames.Fault"/>.
+/// <see cref="HookNames.FilemapAdd"/>, <see cref="HookNames.FilemapRemove"/>, <see cref="HookNames.Fault"/> and the optional
+/// <see cref="HookNames.Mmap"/>.
 /// Their exact signatures are in <see cref="HookSignatures"/>.
 /// </remarks>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false, Inherited = false)]
@@ -25,6 +26,13 @@ public sealed class MemoryTypeAttribute : Attribute
 
     /// <summary>The userfaultfd registration modes this memory type supports.</summary>
     public UffdModes Modes { get; set; }
+
+    /// <summary>
+    /// This (page-cache) type backs <c>MAP_SHARED | MAP_ANONYMOUS</c> mappings: the model kernel gives each such mapping a
+    /// new file of this type, as Linux's <c>shmem_zero_setup</c> (mm/shmem.c) does with shmem. At most one type in a
+    /// kernel's set should say so; the first PageCache type that does is used.
+    /// </summary>
+    public bool SharedAnonymous { get; set; }
 }
 
 /// <summary>What backs a memory type's pages.</summary>
@@ -67,6 +75,8 @@ public static class HookNames
     public const string FilemapRemove = nameof(FilemapRemove);
     /// <summary><c>vm_operations_struct->fault</c>.</summary>
     public const string Fault = nameof(Fault);
+    /// <summary><c>file_operations->mmap</c> (optional).</summary>
+    public const string Mmap = nameof(Mmap);
 }
 
 /// <summary>The exact hook signatures, as C# source (what PMM0002 shows and the PMM0001 fix inserts).</summary>
@@ -84,4 +94,9 @@ public static class HookSignatures
     public const string FilemapRemove = "public static void FilemapRemove(global::PluginMm.Folio folio, in global::PluginMm.VmaView vma)";
     /// <summary>The genuine fault handler (<c>vm_ops->fault</c>): find or create the folio and put it in <c>vmf.Folio</c>.</summary>
     public const string Fault = "public static global::PluginMm.VmFaultResult Fault(ref global::PluginMm.VmFault vmf)";
+    /// <summary>
+    /// Optional admission of a new mapping of one of the type's files (<c>file_operations->mmap</c>): <c>vma</c> is the
+    /// mapping as requested (flags, file, offset); return 0 to allow it or the errno <c>mmap(2)</c> fails with.
+    /// </summary>
+    public const string Mmap = "public static global::PluginMm.Errno Mmap(in global::PluginMm.VmaView vma)";
 }

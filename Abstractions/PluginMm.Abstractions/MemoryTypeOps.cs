@@ -48,6 +48,16 @@ public readonly unsafe struct VmOperations
     public readonly delegate*<ref VmFault, VmFaultResult> Fault;
 }
 
+/// <summary>The subset of <c>struct file_operations</c> a memory type's files provide (every hook optional).</summary>
+public readonly unsafe struct FileOperations
+{
+    /// <summary>Creates a table.</summary>
+    public FileOperations(delegate*<in VmaView, Errno> mmap) => Mmap = mmap;
+
+    /// <summary><c>mmap(file, vma)</c>: admission of a new mapping. See <see cref="HookSignatures.Mmap"/>.</summary>
+    public readonly delegate*<in VmaView, Errno> Mmap;
+}
+
 /// <summary>
 /// Everything the runtime knows about one memory type: its declaration and its two tables. The generator emits one
 /// per <see cref="MemoryTypeAttribute"/> class as <c>static readonly MemoryTypeOps Ops</c>, and lists them all in the
@@ -56,13 +66,16 @@ public readonly unsafe struct VmOperations
 public sealed class MemoryTypeOps
 {
     /// <summary>Creates a memory type description.</summary>
-    public MemoryTypeOps(string name, Backing backing, UffdModes modes, VmOperations vmOps, VmUffdOps uffdOps)
+    public MemoryTypeOps(string name, Backing backing, UffdModes modes, VmOperations vmOps, VmUffdOps uffdOps,
+        FileOperations fileOps = default, bool sharedAnonymous = false)
     {
         Name = name;
         Backing = backing;
         Modes = modes;
         VmOps = vmOps;
         UffdOps = uffdOps;
+        FileOps = fileOps;
+        SharedAnonymous = sharedAnonymous;
     }
 
     /// <summary>The declared name.</summary>
@@ -79,6 +92,15 @@ public sealed class MemoryTypeOps
 
     /// <summary>The <c>vm_uffd_ops</c> part.</summary>
     public readonly VmUffdOps UffdOps;
+
+    /// <summary>The <c>file_operations</c> part.</summary>
+    public readonly FileOperations FileOps;
+
+    /// <summary>The declared <see cref="MemoryTypeAttribute.SharedAnonymous"/>: this type backs <c>MAP_SHARED | MAP_ANONYMOUS</c>.</summary>
+    public bool SharedAnonymous { get; }
+
+    /// <summary>The table points to an <c>Mmap</c> hook.</summary>
+    public unsafe bool HasMmap => FileOps.Mmap != null;
 
     /// <summary>The table points to a <c>Fault</c> hook.</summary>
     public unsafe bool HasFault => VmOps.Fault != null;

@@ -80,13 +80,6 @@ public enum FaultFlags : uint
     /// <summary><c>FAULT_FLAG_VMA_LOCK</c>.</summary>
     VmaLock = 1 << 12,
 
-    /// <summary>
-    /// Model only: set when the runtime runs the RFC design of seed 001, in which <c>-&gt;fault</c> itself reports a
-    /// userfault by returning <see cref="VmFaultResult.UffdMinor"/> or <see cref="VmFaultResult.UffdMissing"/>
-    /// (see <see cref="VmFault.UserfaultRetval"/>). Never set in the default pre-check design of seed 000.
-    /// </summary>
-    UffdRetval = 1u << 24,
-
     /// <summary>What the architecture's user-mode fault handler passes (<c>FAULT_FLAG_DEFAULT | FAULT_FLAG_USER</c>).</summary>
     UserDefault = AllowRetry | Killable | Interruptible | User,
 }

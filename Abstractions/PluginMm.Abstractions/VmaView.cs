@@ -111,11 +111,18 @@ public struct VmFault
     /// <summary>Whether the access is a write.</summary>
     public readonly bool IsWrite => (Flags & FaultFlags.Write) != 0;
 
+    /// <summary>
+    /// Model switch, not part of the backend contract: the runtime runs seed 001's RFC design, where <c>-&gt;fault</c> reports
+    /// userfaults (<see cref="UserfaultRetval"/>). Set by the runtime only; false for any fault a backend or test builds.
+    /// </summary>
+    internal bool UffdRetvalDesign { get; init; }
+
     /// <summary>Out: the folio that backs the page, with a reference the caller now owns (<c>vmf-&gt;page</c>).</summary>
     public Folio? Folio { get; set; }
 
     /// <summary>
-    /// The RFC design's userfault report (seed 001): when the runtime runs that design (<see cref="FaultFlags.UffdRetval"/>),
+    /// The RFC design's userfault report (seed 001): when the runtime runs that design (it says so in
+    /// <see cref="UffdRetvalDesign"/>, which only the runtime sets),
     /// returns <see cref="VmFaultResult.UffdMinor"/> if the folio is cached and the VMA is MINOR-registered,
     /// <see cref="VmFaultResult.UffdMissing"/> if it is absent and the VMA is MISSING-registered, and
     /// <see cref="VmFaultResult.None"/> otherwise. Always <see cref="VmFaultResult.None"/> in the default pre-check design,
@@ -123,7 +130,7 @@ public struct VmFault
     /// </summary>
     public readonly VmFaultResult UserfaultRetval(bool folioCached)
     {
-        if ((Flags & FaultFlags.UffdRetval) == 0)
+        if (!UffdRetvalDesign)
             return VmFaultResult.None;
         if (folioCached)
             return Vma.UffdMinor ? VmFaultResult.UffdMinor : VmFaultResult.None;

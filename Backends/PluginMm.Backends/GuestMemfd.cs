@@ -1,8 +1,8 @@
 namespace PluginMm.Backends;
 
 /// <summary>
-/// guest_memfd (virt/kvm/guest_memfd.c with the uffd ops, kernel-uffd.md §10). Mappable only MAP_SHARED (the runtime's
-/// guest_memfd file enforces GUEST_MEMFD_FLAG_MMAP and MAP_SHARED at mmap, as <c>kvm_gmem_mmap</c> does); admitted to
+/// guest_memfd (virt/kvm/guest_memfd.c with the uffd ops, kernel-uffd.md §10). Mappable only MAP_SHARED and only when
+/// created with GUEST_MEMFD_FLAG_MMAP (<see cref="Mmap"/>, as <c>kvm_gmem_mmap</c>); admitted to
 /// userfaultfd only when created with GUEST_MEMFD_FLAG_INIT_SHARED. MINOR and MISSING are trapped by the runtime's
 /// generic <c>__do_userfault</c> pre-check through <see cref="GetFolioNoAlloc"/>: <see cref="Fault"/> contains no userfault
 /// logic of its own. Its one generic <see cref="VmFault.UserfaultRetval"/> call exists only for the RFC design (seed 001,
@@ -11,12 +11,21 @@ namespace PluginMm.Backends;
 [MemoryType("guest_memfd", Backing = Backing.PageCache, Modes = UffdModes.Missing | UffdModes.Minor)]
 public static partial class GuestMemfd
 {
-    /// <summary><c>GUEST_MEMFD_FLAG_INIT_SHARED</c> (include/uapi/linux/kvm.h).</summary>
-    public const ulong FlagInitShared = 1UL << 1;
+    /// <summary>
+    /// Models <c>kvm_gmem_mmap</c> (virt/kvm/guest_memfd.c): ENODEV unless the file was created with
+    /// GUEST_MEMFD_FLAG_MMAP; EINVAL unless the mapping is shared (VM_SHARED | VM_MAYSHARE).
+    /// </summary>
+    public static Errno Mmap(in VmaView vma)
+    {
+        if (vma.File is not { } inode || (inode.Flags & GuestMemfdFlags.Mmap) == 0)
+            return Errno.ENODEV;
+        const VmFlags shared = VmFlags.Shared | VmFlags.MayShare;
+        return (vma.Flags & shared) != shared ? Errno.EINVAL : Errno.None;
+    }
 
     /// <summary>Models <c>kvm_gmem_can_userfault</c>: only memory created shared with the host.</summary>
     public static bool CanUserfault(in VmaView vma, UffdModes modes)
-        => vma.File is { } inode && (inode.Flags & FlagInitShared) != 0;
+        => vma.File is { } inode && (inode.Flags & GuestMemfdFlags.InitShared) != 0;
 
     /// <summary>
     /// Models <c>kvm_gmem_get_folio_noalloc</c>: <c>__filemap_get_folio(FGP_LOCK | FGP_ACCESSED)</c>, locked and referenced,
@@ -51,7 +60,7 @@ public static partial class GuestMemfd
         var inode = vmf.Vma.File!;
         if (vmf.PgOff >= inode.PageCount)
             return VmFaultResult.SigBus;
-        if ((inode.Flags & FlagInitShared) == 0)
+        if ((inode.Flags & GuestMemfdFlags.InitShared) == 0)
             return VmFaultResult.SigBus;
         var folio = inode.Cache.Get(vmf.PgOff);
         // RFC design only (seed 001); None under the default pre-check design. Not userfault logic of guest_memfd's own.

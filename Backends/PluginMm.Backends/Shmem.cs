@@ -1,12 +1,13 @@
 namespace PluginMm.Backends;
 
 /// <summary>
-/// shmem / tmpfs / memfd (mm/shmem.c with the vm_uffd_ops series). Its <c>Fault</c> has no userfault code of its own
+/// shmem / tmpfs / memfd (mm/shmem.c with the vm_uffd_ops series); also what backs MAP_SHARED | MAP_ANONYMOUS
+/// (<see cref="MemoryTypeAttribute.SharedAnonymous"/>, <c>shmem_zero_setup</c>). Its <c>Fault</c> has no userfault code of its own
 /// under the default design: the runtime's generic <c>__do_userfault</c> pre-check (seed 000) traps MISSING and MINOR
 /// through <see cref="GetFolioNoAlloc"/>. Under the RFC design (seed 001) the single <see cref="VmFault.UserfaultRetval"/>
 /// call after the page-cache lookup reports the userfault instead.
 /// </summary>
-[MemoryType("shmem", Backing = Backing.PageCache, Modes = UffdModes.Missing | UffdModes.Wp | UffdModes.Minor)]
+[MemoryType("shmem", Backing = Backing.PageCache, Modes = UffdModes.Missing | UffdModes.Wp | UffdModes.Minor, SharedAnonymous = true)]
 public static partial class Shmem
 {
     /// <summary>Models <c>shmem_can_userfault</c>: every mode.</summary>

@@ -69,6 +69,7 @@ public sealed partial class MemoryTypeGenerator
                 ["Hooks"] = hooks,
                 ["BackingExpression"] = BackingExpression(spec.Backing),
                 ["ModesExpression"] = ModesExpression(spec.Modes),
+                ["SharedAnonymous"] = spec.SharedAnonymous ? "true" : "false",
             };
 
             foreach (var hook in HookCatalog.All)

@@ -61,7 +61,8 @@ public sealed partial class MemoryTypeGenerator
                 DeclarationKeyword: type.IsRecord ? "record" : "class",
                 FullyQualifiedName: type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
                 ContainingTypes: new EquatableArray<string>(containers.ToArray()),
-                HookMask: info.HookMask);
+                HookMask: info.HookMask,
+                SharedAnonymous: info.SharedAnonymous);
         }
 
         /// <summary>The registry: every spec, sorted by name then type (ordinal).</summary>

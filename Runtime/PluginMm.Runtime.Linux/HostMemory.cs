@@ -3,7 +3,7 @@ using PluginMm.Runtime.Linux.Interop;
 namespace PluginMm.Runtime.Linux;
 
 /// <summary><c>madvise(2)</c> advice values used around userfaultfd.</summary>
-public enum Advice
+public enum HostAdvice
 {
     /// <summary><c>MADV_DONTNEED</c>: zap the range (anon: pages and uffd-wp markers freed; file: page cache kept).</summary>
     DontNeed = 4,
@@ -122,7 +122,7 @@ public static unsafe class HostMemory
     }
 
     /// <summary><c>madvise(2)</c>.</summary>
-    public static Errno Madvise(ulong start, ulong length, Advice advice)
+    public static Errno Madvise(ulong start, ulong length, HostAdvice advice)
         => LibC.Madvise((nint)start, (nuint)length, (int)advice) < 0 ? LibC.LastErrno : Errno.None;
 
     /// <summary><c>munmap(2)</c> of part of a mapping.</summary>
@@ -193,11 +193,11 @@ public static unsafe class HostMemory
 /// A memfd (tmpfs, or hugetlbfs with <c>MFD_HUGETLB</c>): the page cache behind shmem and hugetlb mappings. Map it
 /// shared or private, any number of times (an alias mapping sees the same page cache), punch holes.
 /// </summary>
-public sealed unsafe class MemFile : IDisposable
+public sealed unsafe class HostMemFile : IDisposable
 {
     private int _fd;
 
-    private MemFile(int fd, long size, bool hugeTlb, int pageSize)
+    private HostMemFile(int fd, long size, bool hugeTlb, int pageSize)
     {
         _fd = fd;
         Size = size;
@@ -221,7 +221,7 @@ public sealed unsafe class MemFile : IDisposable
     /// <c>memfd_create</c> + <c>ftruncate</c>. For hugetlb, <paramref name="size"/> must be a multiple of the default huge
     /// page size and pages must be reserved (<see cref="HugeTlbReservation"/>) before they are faulted.
     /// </summary>
-    public static Errno TryCreate(string name, long size, bool hugeTlb, out MemFile? file)
+    public static Errno TryCreate(string name, long size, bool hugeTlb, out HostMemFile? file)
     {
         file = null;
         int fd = LibC.MemfdCreate(name, LibC.MFD_CLOEXEC | (hugeTlb ? LibC.MFD_HUGETLB : 0));
@@ -233,12 +233,12 @@ public sealed unsafe class MemFile : IDisposable
             LibC.Close(fd);
             return e;
         }
-        file = new MemFile(fd, size, hugeTlb, hugeTlb ? HugeTlbReservation.DefaultHugePageSize : LibC.PageSize);
+        file = new HostMemFile(fd, size, hugeTlb, hugeTlb ? HugeTlbReservation.DefaultHugePageSize : LibC.PageSize);
         return Errno.None;
     }
 
     /// <summary>Creates the memfd or throws <see cref="IOException"/>.</summary>
-    public static MemFile Create(string name, long size, bool hugeTlb = false)
+    public static HostMemFile Create(string name, long size, bool hugeTlb = false)
     {
         var e = TryCreate(name, size, hugeTlb, out var f);
         return e == Errno.None ? f! : throw new IOException($"memfd_create/ftruncate({name}, {size}, hugetlb={hugeTlb}) failed: {e}");

@@ -1,6 +1,6 @@
 namespace PluginMm.Runtime;
 
-/// <summary>Which of the two fault-path designs the model runs (seeds 000, 001 and 003).</summary>
+/// <summary>Which fault-path design the model runs: the two userfault designs of seeds 000 and 001, or none (seed 003's baseline).</summary>
 public enum FaultPathDesign
 {
     /// <summary>
@@ -10,9 +10,17 @@ public enum FaultPathDesign
     PreCheck = 0,
 
     /// <summary>
-    /// Seed 001 (the RFC): <c>-&gt;fault</c> runs with <see cref="FaultFlags.UffdRetval"/> and reports a userfault by
+    /// Seed 001 (the RFC): <c>-&gt;fault</c> is told so (<see cref="VmFault.UserfaultRetval"/>) and reports a userfault by
     /// returning <see cref="VmFaultResult.UffdMinor"/> or <see cref="VmFaultResult.UffdMissing"/>; <c>__do_fault</c>
     /// then calls <c>handle_userfault</c> with that reason.
     /// </summary>
     RfcRetval = 1,
+
+    /// <summary>
+    /// The fault path built with no userfault code, as with <c>CONFIG_USERFAULTFD=n</c>: <c>__do_fault</c> runs no
+    /// <c>__do_userfault</c> pre-check and <c>-&gt;fault</c> is never asked to report a userfault; <c>userfaultfd(2)</c> and
+    /// <c>/dev/userfaultfd</c> fail with ENOSYS, so no VMA can be registered. The baseline of seed 003 (a)'s benchmark
+    /// (bench/PluginMm.Bench): what the fault path costs without userfaultfd at all.
+    /// </summary>
+    NoUserfault = 2,
 }

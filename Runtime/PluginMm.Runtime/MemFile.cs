@@ -6,8 +6,6 @@ namespace PluginMm.Runtime;
 /// </summary>
 public sealed class MemFile
 {
-    internal enum FileKind { Regular, GuestMemfd }
-
     /// <summary>State shared by every open file of one inode: its mappings (<c>i_mmap</c>) and their lock.</summary>
     private sealed class Shared
     {
@@ -19,22 +17,22 @@ public sealed class MemFile
     private readonly Shared _shared;
     private List<Vma> _mappings => _shared.Mappings;
 
-    internal MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, FileKind kind)
-        : this(kernel, type, inode, kind, new Shared())
+    internal MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, bool canRead = true)
+        : this(kernel, type, inode, canRead, new Shared())
     {
     }
 
-    private MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, FileKind kind, Shared shared)
+    private MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, bool canRead, Shared shared)
     {
         Kernel = kernel;
         Type = type;
         Inode = inode;
-        Kind = kind;
+        CanRead = canRead;
         _shared = shared;
     }
 
     /// <summary>Models opening the same inode again with <c>O_RDONLY</c> (e.g. via <c>/proc/self/fd</c>).</summary>
-    public MemFile OpenReadOnly() => new(Kernel, Type, Inode, Kind, _shared) { ReadOnly = true };
+    public MemFile OpenReadOnly() => new(Kernel, Type, Inode, CanRead, _shared) { ReadOnly = true };
 
     /// <summary>The kernel the file lives in.</summary>
     public ModelKernel Kernel { get; }
@@ -45,7 +43,11 @@ public sealed class MemFile
     /// <summary>The inode and its page cache.</summary>
     public Inode Inode { get; }
 
-    internal FileKind Kind { get; }
+    /// <summary>
+    /// The file's <c>file_operations</c> have a <c>read_iter</c> (false for <c>kvm_gmem_fops</c>, which has none: a
+    /// property of the file the creating system call makes, not of the memory type).
+    /// </summary>
+    internal bool CanRead { get; }
 
     /// <summary>Opened read-only (<c>O_RDONLY</c>): shared mappings get no <c>VM_MAYWRITE</c>.</summary>
     public bool ReadOnly { get; init; }
@@ -69,24 +71,6 @@ public sealed class MemFile
     internal void RemoveMapping(Vma vma)
     {
         lock (IMmapLock) _mappings.Remove(vma);
-    }
-
-    /// <summary>
-    /// Models the file's <c>-&gt;mmap</c> check: guest_memfd requires GUEST_MEMFD_FLAG_MMAP (ENODEV) and MAP_SHARED
-    /// (EINVAL) (<c>kvm_gmem_mmap</c>); hugetlbfs requires huge-aligned offsets (<c>hugetlbfs_file_mmap</c>).
-    /// </summary>
-    internal Errno MmapCheck(bool shared, long offset)
-    {
-        if (Kind == FileKind.GuestMemfd)
-        {
-            if ((Inode.Flags & GuestMemfdFlags.Mmap) == 0)
-                return Errno.ENODEV;
-            if (!shared)
-                return Errno.EINVAL;
-        }
-        if ((offset & (Inode.PageSize - 1)) != 0)
-            return Errno.EINVAL;
-        return Errno.None;
     }
 
     /// <summary>
@@ -142,11 +126,12 @@ public sealed class MemFile
 
     /// <summary>
     /// Models <c>pread</c> on the file (<c>filemap_read</c> / <c>shmem_file_read_iter</c>): copies page-cache contents
-    /// (zeros for holes) without faulting anything in. guest_memfd has no read (EINVAL, as in <c>file_read_write</c>).
+    /// (zeros for holes) without faulting anything in. EINVAL for a file without <c>read_iter</c> (guest_memfd), as
+    /// <c>vfs_read</c> returns.
     /// </summary>
     public Errno Pread(long offset, Span<byte> buffer)
     {
-        if (Kind == FileKind.GuestMemfd)
+        if (!CanRead)
             return Errno.EINVAL;
         if (offset < 0)
             return Errno.EINVAL;

@@ -34,6 +34,8 @@ public sealed class ModelKernel
         {
             if (t.Backing == Backing.Anonymous && AnonymousType is null)
                 AnonymousType = t;
+            if (t.Backing == Backing.PageCache && t.SharedAnonymous && SharedAnonymousType is null)
+                SharedAnonymousType = t;
         }
         // The zero page comes from its own allocator so it never shows up in leak accounting.
         ZeroFolio = new PageAllocator().Alloc()!;
@@ -43,14 +45,6 @@ public sealed class ModelKernel
 
     /// <summary>The fault-path design this kernel runs.</summary>
     public FaultPathDesign Design { get; }
-
-    /// <summary>
-    /// Benchmark-only (bench/PluginMm.Bench, issue 7, seed 003 (a)): a third design value for the fault path built with no
-    /// userfault code, as with <c>CONFIG_USERFAULTFD=n</c>: <c>__do_fault</c> runs no <c>__do_userfault</c> pre-check and
-    /// <c>-&gt;fault</c> gets no <see cref="FaultFlags.UffdRetval"/>, so a registered VMA never traps. Internal: nothing but
-    /// the benchmarks sets it, and only on mappings that no userfaultfd registers.
-    /// </summary>
-    internal const FaultPathDesign NoUserfaultBenchmarkOnly = (FaultPathDesign)2;
 
     /// <summary>The page allocator.</summary>
     public PageAllocator Allocator { get; }
@@ -63,6 +57,13 @@ public sealed class ModelKernel
     /// UFFDIO_COPY into any private mapping (as the kernel uses the anon <c>vm_uffd_ops</c> there).
     /// </summary>
     public MemoryTypeOps? AnonymousType { get; }
+
+    /// <summary>
+    /// The memory type of <c>MAP_SHARED | MAP_ANONYMOUS</c> mappings (the first PageCache type that declares
+    /// <see cref="MemoryTypeAttribute.SharedAnonymous"/>; Linux: shmem, via <c>shmem_zero_setup</c>), or null: such
+    /// mappings then fail with ENODEV.
+    /// </summary>
+    public MemoryTypeOps? SharedAnonymousType { get; }
 
     /// <summary>sysctl <c>vm.unprivileged_userfaultfd</c>.</summary>
     public bool UnprivilegedUserfaultfd { get; set; }
@@ -101,7 +102,7 @@ public sealed class ModelKernel
         var type = FindType(memoryType);
         if (type is null || type.Backing != Backing.PageCache || size < 0)
             return Errno.EINVAL;
-        file = new MemFile(this, type, new Inode(type.Name, size, Folio.BasePageSize, Allocator), MemFile.FileKind.Regular);
+        file = CreateFile(type, size, Folio.BasePageSize);
         return Errno.None;
     }
 
@@ -117,7 +118,7 @@ public sealed class ModelKernel
         if (type is null || type.Backing != Backing.HugeTlb || size < 0
             || hugePageSize <= Folio.BasePageSize || (hugePageSize & (hugePageSize - 1)) != 0)
             return Errno.EINVAL;
-        file = new MemFile(this, type, new Inode(type.Name, size, hugePageSize, Allocator), MemFile.FileKind.Regular);
+        file = CreateFile(type, size, hugePageSize);
         return Errno.None;
     }
 
@@ -126,7 +127,7 @@ public sealed class ModelKernel
     /// <paramref name="flags"/> (<see cref="GuestMemfdFlags"/>), backed by the memory type <paramref name="memoryType"/>.
     /// Size must be a positive multiple of the page size, flags known (EINVAL otherwise).
     /// </summary>
-    public Errno GuestMemfdCreate(long size, ulong flags, out MemFile? file, string memoryType = "guest_memfd")
+    public Errno GuestMemfdCreate(string memoryType, long size, ulong flags, out MemFile? file)
     {
         file = null;
         var type = FindType(memoryType);
@@ -138,9 +139,13 @@ public sealed class ModelKernel
             return Errno.EINVAL;
         if ((flags & GuestMemfdFlags.InitShared) != 0 && (flags & GuestMemfdFlags.Mmap) == 0)
             return Errno.EINVAL;
-        file = new MemFile(this, type, new Inode(type.Name, size, Folio.BasePageSize, Allocator, flags), MemFile.FileKind.GuestMemfd);
+        file = new MemFile(this, type, new Inode(type.Name, size, Folio.BasePageSize, Allocator, flags), canRead: false);
         return Errno.None;
     }
+
+    /// <summary>A new file of <paramref name="type"/> whose page cache holds pages of <paramref name="pageSize"/> bytes.</summary>
+    internal MemFile CreateFile(MemoryTypeOps type, long size, int pageSize)
+        => new(this, type, new Inode(type.Name, size, pageSize, Allocator));
 
     /// <summary>
     /// Models <c>USERFAULTFD_IOC_NEW</c> on <c>/dev/userfaultfd</c> (fs/userfaultfd.c): like the syscall but without the

@@ -104,7 +104,7 @@ internal static unsafe class Cli
             return 1;
         }
         using var _region = region!;
-        HostMemory.Madvise(region!.Start, (ulong)size, Advice.NoHugePage);
+        HostMemory.Madvise(region!.Start, (ulong)size, HostAdvice.NoHugePage);
         var reg = uffd.Register(region.Start, (ulong)size, UffdModes.Missing, out _);
         if (!reg.Succeeded)
         {

@@ -7,7 +7,7 @@ namespace PluginMm.Bench;
 /// <summary>Which fault path a <see cref="FaultFixture"/> runs (seed 003).</summary>
 public enum PathVariant
 {
-    /// <summary>The path built with no userfault code (<see cref="ModelKernel.NoUserfaultBenchmarkOnly"/>) on <see cref="ShmemPlain"/>.</summary>
+    /// <summary>The path built with no userfault code (<see cref="FaultPathDesign.NoUserfault"/>) on <see cref="ShmemPlain"/>.</summary>
     NoUserfault,
 
     /// <summary>Seed 000's pre-check on <see cref="ShmemPlain"/> (a <c>-&gt;fault</c> without any userfault line, as seed 000 proposes).</summary>
@@ -59,7 +59,7 @@ public sealed class FaultFixture : IDisposable
         Scenario = scenario;
         var design = variant switch
         {
-            PathVariant.NoUserfault => ModelKernel.NoUserfaultBenchmarkOnly,
+            PathVariant.NoUserfault => FaultPathDesign.NoUserfault,
             PathVariant.RfcRetval => FaultPathDesign.RfcRetval,
             _ => FaultPathDesign.PreCheck,
         };

@@ -163,7 +163,7 @@ internal static class Parts
             "One operation = one fault of a 64-fault pass over a 64-page MAP_SHARED shmem mapping in the model kernel, including "
             + "that fault's share of the reset (MADV_DONTNEED for (a)/(b), MADV_REMOVE for (c)), identical for every design. "
             + "Faults are writes, so every one goes through `__do_fault` (a read of a cached page with no uffd armed is served "
-            + "by fault-around, which neither design touches). (a) *no userfault code*: `ModelKernel.NoUserfaultBenchmarkOnly` "
+            + "by fault-around, which neither design touches). (a) *no userfault code*: `FaultPathDesign.NoUserfault` "
             + "(no `__do_userfault`, no retval flag) on `shmem-plain` (shmem's `->fault` minus the RFC's retval test, "
             + "bench/PluginMm.Bench/ShmemPlain.cs); *pre-check, plain ->fault*: seed 000 as proposed (the backend has no userfault "
             + "code); *pre-check, shipped shmem*: what the repository ships (its `Fault` keeps one dead retval flag test so one "

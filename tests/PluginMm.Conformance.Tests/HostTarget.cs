@@ -40,7 +40,7 @@ public sealed class HostTarget : IUffdTarget
     {
         private readonly HostMapping _area;
         private readonly HostMapping? _alias;
-        private readonly MemFile? _file;
+        private readonly HostMemFile? _file;
 
         public HostArea(MemType type, int pages)
         {
@@ -50,15 +50,15 @@ public sealed class HostTarget : IUffdTarget
             {
                 _area = HostMemory.MapAnonymous((nuint)(pages * Environment.SystemPageSize));
                 // Keep pages exclusive to this process (UFFDIO_MOVE needs PageAnonExclusive), as uffd-unit-tests does.
-                HostMemory.Madvise(_area.Start, _area.Length, Advice.DontFork);
-                HostMemory.Madvise(_area.Start, _area.Length, Advice.NoHugePage);
+                HostMemory.Madvise(_area.Start, _area.Length, HostAdvice.DontFork);
+                HostMemory.Madvise(_area.Start, _area.Length, HostAdvice.NoHugePage);
                 PageSize = Environment.SystemPageSize;
                 return;
             }
             bool huge = type.IsHuge();
             PageSize = huge ? HugeTlbReservation.DefaultHugePageSize : Environment.SystemPageSize;
             long size = (long)pages * PageSize;
-            _file = MemFile.Create($"pluginmm-{type.Name()}", size, huge);
+            _file = HostMemFile.Create($"pluginmm-{type.Name()}", size, huge);
             _area = _file.Map(type.IsShared(), (nuint)size);
             _alias = _file.Map(shared: true, (nuint)size);
         }
@@ -72,7 +72,7 @@ public sealed class HostTarget : IUffdTarget
         public ITargetTask StartAccess(ulong address, AccessKind kind, byte value) => HostTask.Access(address, kind, value);
 
         public ITargetTask StartZap(ulong start, ulong length, Zap zap)
-            => HostTask.Zap(start, length, zap == Conformance.Zap.Remove ? Advice.Remove : Advice.DontNeed);
+            => HostTask.Zap(start, length, zap == Conformance.Zap.Remove ? HostAdvice.Remove : HostAdvice.DontNeed);
 
         public unsafe Errno Write(ulong address, ReadOnlySpan<byte> data)
         {
@@ -113,7 +113,7 @@ public sealed class HostTarget : IUffdTarget
             return t;
         }
 
-        public static HostTask Zap(ulong start, ulong length, Advice advice)
+        public static HostTask Zap(ulong start, ulong length, HostAdvice advice)
         {
             var t = new HostTask { _wchan = "userfaultfd" };
             t._thread = FaultingThread.Start("uffd-zap", () =>

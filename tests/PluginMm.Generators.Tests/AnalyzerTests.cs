@@ -112,6 +112,31 @@ public sealed class AnalyzerTests
     }
 
     [TestMethod]
+    [DataRow("    public static Errno Mmap(VmaView vma) => 0;", "parameter 1 'vma' is 'global::PluginMm.VmaView' instead of 'in global::PluginMm.VmaView'", DisplayName = "Mmap by value")]
+    [DataRow("    public static int Mmap(in VmaView vma) => 0;", "it returns 'int' instead of 'global::PluginMm.Errno'", DisplayName = "Mmap return type")]
+    public void Pmm0002_OptionalMmapHook(string hook, string reason)
+    {
+        var diagnostics = Pmm(Type("\"file\", Backing = Backing.PageCache, Modes = UffdModes.Wp", Hooks(CanUserfault, Fault, hook)));
+        var d = Single(diagnostics, "PMM0002");
+        AssertOnly(diagnostics, "PMM0002");
+        Assert.AreEqual("Mmap", LocatedText(d));
+        StringAssert.Contains(d.GetMessage(), $"has the wrong signature: {reason}; expected 'public static global::PluginMm.Errno Mmap(in global::PluginMm.VmaView vma)'");
+    }
+
+    [TestMethod]
+    public void OptionalMmapHook_NotRequired_AndUnreachableOnAnonymous()
+    {
+        Assert.IsEmpty(Pmm(Type("\"file\", Backing = Backing.PageCache, Modes = UffdModes.Wp", Hooks(CanUserfault, Fault))), "Mmap is optional");
+        Assert.IsEmpty(Pmm(Type("\"file\", Backing = Backing.PageCache, Modes = UffdModes.Wp, SharedAnonymous = true",
+            Hooks(CanUserfault, Fault, "    public static Errno Mmap(in VmaView vma) => Errno.ENODEV;"))));
+        var diagnostics = Pmm(Type("\"anon\", Backing = Backing.Anonymous, Modes = UffdModes.Missing",
+            Hooks(CanUserfault, AllocFolio, "    public static Errno Mmap(in VmaView vma) => 0;")));
+        var d = Single(diagnostics, "PMM0010");
+        Assert.AreEqual("Mmap", LocatedText(d));
+        StringAssert.Contains(d.GetMessage(), "no file_operations->mmap");
+    }
+
+    [TestMethod]
     public void Pmm0002_Absent_WhenAnOverloadMatchesAndForInternalAndNullabilityVariants()
     {
         Assert.IsEmpty(Pmm(Type("\"anon\", Backing = Backing.Anonymous, Modes = UffdModes.Missing", Hooks(

@@ -137,6 +137,35 @@ public sealed class GeneratorTests
     }
 
     [TestMethod]
+    public void OptionalMmapHookAndSharedAnonymous_GoIntoTheTable()
+    {
+        var run = Run(Type("\"file\", Backing = Backing.PageCache, Modes = UffdModes.Wp, SharedAnonymous = true",
+            Hooks(CanUserfault, Fault, "    public static Errno Mmap(in VmaView vma) => Errno.ENODEV;")));
+        Assert.IsEmpty(run.CompilerDiagnostics, Describe(run.CompilerDiagnostics));
+        var assembly = EmitAndLoad(run.Output, out var context);
+        try
+        {
+            var type = assembly.GetType("Sample.Backend", throwOnError: true)!;
+            var ops = (MemoryTypeOps)type.GetField("Ops")!.GetValue(null)!;
+            Assert.IsTrue(ops.SharedAnonymous);
+            Assert.IsTrue(ops.HasMmap);
+            Assert.IsTrue((bool)type.GetField("HasMmap")!.GetRawConstantValue()!);
+            var allocator = new PageAllocator();
+            var vma = new VmaView(0x10000, 0x20000, VmFlags.Shared, 0, new Inode("file", 4096, 4096, allocator), 12, allocator);
+            unsafe
+            {
+                Assert.AreEqual(Errno.ENODEV, ops.FileOps.Mmap(in vma), "the call went through the pointer into the hook");
+            }
+        }
+        finally { context.Unload(); }
+
+        var plain = Run(Type("\"file\", Backing = Backing.PageCache, Modes = UffdModes.Wp", Hooks(CanUserfault, Fault)))
+            .Source("Sample.Backend.PluginMm.g.cs");
+        StringAssert.Contains(plain, "mmap: null),");
+        StringAssert.Contains(plain, "sharedAnonymous: false);");
+    }
+
+    [TestMethod]
     public void WrongHookIsLeftOutOfTheTable_AndTheOutputStillCompiles()
     {
         var run = Run(Type("\"anon\", Backing = Backing.Anonymous, Modes = UffdModes.Missing",

@@ -12,7 +12,7 @@ public sealed class MemoryTests
     [TestMethod(DisplayName = "memfd: a MAP_SHARED alias sees the page cache, MAP_PRIVATE copies on write, punch hole empties it")]
     public void MemfdAliasAndPunchHole()
     {
-        using var file = MemFile.Create("t", 2 * Page);
+        using var file = HostMemFile.Create("t", 2 * Page);
         using var shared = file.Map(shared: true, (nuint)(2 * Page));
         using var alias = file.Map(shared: true, (nuint)(2 * Page));
         using var priv = file.Map(shared: false, (nuint)(2 * Page));
@@ -26,9 +26,9 @@ public sealed class MemoryTests
         Assert.AreEqual(Errno.None, file.PunchHole(0, 2 * Page));
         Assert.AreEqual(0, shared.Span(0, 1)[0]);
         Assert.AreEqual(7, priv.Span(0, 1)[0], "the private copy survives the punch");
-        Assert.AreEqual(Errno.None, HostMemory.Madvise(priv.Start, (ulong)Page, Advice.DontNeed));
+        Assert.AreEqual(Errno.None, HostMemory.Madvise(priv.Start, (ulong)Page, HostAdvice.DontNeed));
         Assert.AreEqual(0, priv.Span(0, 1)[0], "DONTNEED drops the private copy; the page cache is empty");
-        Assert.AreEqual(Errno.EINVAL, HostMemory.Madvise(priv.Start + 1, (ulong)Page, Advice.DontNeed));
+        Assert.AreEqual(Errno.EINVAL, HostMemory.Madvise(priv.Start + 1, (ulong)Page, HostAdvice.DontNeed));
     }
 
     [TestMethod(DisplayName = "hugetlb: reservation raises nr_hugepages and restores it; MFD_HUGETLB memory maps and registers")]
@@ -41,7 +41,7 @@ public sealed class MemoryTests
         using (reservation)
         {
             Assert.AreEqual(before + 2, long.Parse(File.ReadAllText("/proc/sys/vm/nr_hugepages").Trim(), System.Globalization.CultureInfo.InvariantCulture));
-            using var file = MemFile.Create("h", 2L * huge, hugeTlb: true);
+            using var file = HostMemFile.Create("h", 2L * huge, hugeTlb: true);
             Assert.AreEqual(huge, file.PageSize);
             using var map = file.Map(shared: true, (nuint)(2 * huge));
             using var uffd = OpenApi(UffdFeatures.MissingHugetlbfs);

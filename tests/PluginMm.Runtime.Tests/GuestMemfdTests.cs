@@ -18,7 +18,7 @@ public sealed class GuestMemfdTests
     {
         var k = new ModelKernel(MemoryTypeRegistry.All, new ModelOptions { Design = design });
         var mm = k.CreateMm();
-        Assert.AreEqual(Errno.None, k.GuestMemfdCreate(Pages * Ps, flags, out var f));
+        Assert.AreEqual(Errno.None, k.GuestMemfdCreate("guest_memfd", Pages * Ps, flags, out var f));
         return (k, mm, f!);
     }
 
@@ -100,10 +100,10 @@ public sealed class GuestMemfdTests
         var (_, mm, f) = Setup(FaultPathDesign.PreCheck);
         Assert.AreEqual(Errno.EINVAL, mm.Mmap(0, Pages * Ps, Prot.Read | Prot.Write, MapFlags.Private, f, 0, out _), "MAP_PRIVATE");
         var k2 = new ModelKernel(MemoryTypeRegistry.All);
-        Assert.AreEqual(Errno.None, k2.GuestMemfdCreate(Pages * Ps, 0, out var noMmap));
+        Assert.AreEqual(Errno.None, k2.GuestMemfdCreate("guest_memfd", Pages * Ps, 0, out var noMmap));
         Assert.AreEqual(Errno.ENODEV, k2.CreateMm().Mmap(0, Ps, Prot.Read, MapFlags.Shared, noMmap, 0, out _));
-        Assert.AreEqual(Errno.EINVAL, k2.GuestMemfdCreate(Ps + 1, 0, out _), "invalid size");
-        Assert.AreEqual(Errno.EINVAL, k2.GuestMemfdCreate(Ps, 1UL << 7, out _), "unknown flag");
+        Assert.AreEqual(Errno.EINVAL, k2.GuestMemfdCreate("guest_memfd", Ps + 1, 0, out _), "invalid size");
+        Assert.AreEqual(Errno.EINVAL, k2.GuestMemfdCreate("guest_memfd", Ps, 1UL << 7, out _), "unknown flag");
     }
 
     [TestMethod(DisplayName = "guest_memfd fault_overflow and not-shared: SIGBUS, no uffd admission")]

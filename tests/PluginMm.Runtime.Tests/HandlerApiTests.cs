@@ -36,7 +36,7 @@ public sealed class HandlerApiTests
             "anon" => Errno.None,
             "shmem" => k.MemfdCreate("shmem", (long)len, out file),
             "hugetlb" => k.HugetlbfsCreate("hugetlb", (long)len, ps, out file),
-            _ => k.GuestMemfdCreate((long)len, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared, out file),
+            _ => k.GuestMemfdCreate("guest_memfd", (long)len, GuestMemfdFlags.Mmap | GuestMemfdFlags.InitShared, out file),
         };
         Assert.AreEqual(Errno.None, e);
         ulong area, other = 0;

@@ -53,6 +53,8 @@ internal static class HookRules
                 "anonymous VMAs have no vm_ops; their faults go to do_anonymous_page",
             HookId.Fault when huge =>
                 "hugetlb faults go to hugetlb_fault; hugetlb's vm_ops->fault is never called",
+            HookId.Mmap when anon =>
+                "anonymous memory has no file, so no file_operations->mmap is ever called",
             _ => null,
         };
     }

@@ -2,7 +2,7 @@ using Microsoft.CodeAnalysis;
 
 namespace PluginMm.Generators.Model;
 
-/// <summary>The six hooks, in table order. The number is the bit in <see cref="MemoryTypeSpec.HookMask"/>.</summary>
+/// <summary>The hooks, in table order (Mmap, the optional <c>file_operations->mmap</c>, last). The number is the bit in <see cref="MemoryTypeSpec.HookMask"/>.</summary>
 internal enum HookId
 {
     CanUserfault = 0,
@@ -11,6 +11,7 @@ internal enum HookId
     FilemapAdd = 3,
     FilemapRemove = 4,
     Fault = 5,
+    Mmap = 6,
 }
 
 /// <summary>One expected hook parameter: how it is passed and its fully qualified type.</summary>
@@ -85,13 +86,14 @@ internal static class HookCatalog
     public const string FilemapAddSignature = "public static global::PluginMm.Errno FilemapAdd(global::PluginMm.Folio folio, in global::PluginMm.VmaView vma, ulong address)";
     public const string FilemapRemoveSignature = "public static void FilemapRemove(global::PluginMm.Folio folio, in global::PluginMm.VmaView vma)";
     public const string FaultSignature = "public static global::PluginMm.VmFaultResult Fault(ref global::PluginMm.VmFault vmf)";
+    public const string MmapSignature = "public static global::PluginMm.Errno Mmap(in global::PluginMm.VmaView vma)";
 
     private const string VmaView = "global::PluginMm.VmaView";
     private const string Folio = "global::PluginMm.Folio";
 
     public static readonly string[] Names =
     {
-        "CanUserfault", "GetFolioNoAlloc", "AllocFolio", "FilemapAdd", "FilemapRemove", "Fault",
+        "CanUserfault", "GetFolioNoAlloc", "AllocFolio", "FilemapAdd", "FilemapRemove", "Fault", "Mmap",
     };
 
     /// <summary>All hooks, indexed by <see cref="HookId"/>.</summary>
@@ -109,12 +111,14 @@ internal static class HookCatalog
             new HookParameter(RefKind.None, Folio, "folio"), new HookParameter(RefKind.In, VmaView, "vma")),
         new(HookId.Fault, "vm_operations_struct->fault", "global::PluginMm.VmFaultResult", FaultSignature,
             new HookParameter(RefKind.Ref, "global::PluginMm.VmFault", "vmf")),
+        new(HookId.Mmap, "file_operations->mmap", "global::PluginMm.Errno", MmapSignature,
+            new HookParameter(RefKind.In, VmaView, "vma")),
     };
 
     /// <summary>Members the generator emits into every memory type (a user declaration of one would clash).</summary>
     public static readonly string[] GeneratedMemberNames =
     {
-        "Ops", "HasCanUserfault", "HasGetFolioNoAlloc", "HasAllocFolio", "HasFilemapAdd", "HasFilemapRemove", "HasFault",
+        "Ops", "HasCanUserfault", "HasGetFolioNoAlloc", "HasAllocFolio", "HasFilemapAdd", "HasFilemapRemove", "HasFault", "HasMmap",
     };
 
     public static bool TryGetHook(string name, out HookDefinition hook)

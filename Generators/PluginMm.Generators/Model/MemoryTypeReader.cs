@@ -69,6 +69,8 @@ internal sealed class MemoryTypeInfo
 
     public ulong Modes { get; set; }
 
+    public bool SharedAnonymous { get; set; }
+
     public bool BackingDefined => HookCatalog.IsDefinedBacking(Backing);
 
     public bool ModesDefined => (Modes & ~HookCatalog.AllModes) == 0;
@@ -199,6 +201,9 @@ internal static class MemoryTypeReader
                         break;
                     case "Modes":
                         info.Modes = Convert.ToUInt64(named.Value.Value, CultureInfo.InvariantCulture);
+                        break;
+                    case "SharedAnonymous":
+                        info.SharedAnonymous = named.Value.Value is true;
                         break;
                 }
             }

@@ -16,6 +16,7 @@ namespace PluginMm.Generators.Model;
 /// <param name="FullyQualifiedName">The <c>global::</c>-qualified name, used by the registry.</param>
 /// <param name="ContainingTypes">Outer types, outermost first, as partial re-declarations (e.g. <c>partial class Outer</c>).</param>
 /// <param name="HookMask">Which hooks the type declares with the right signature (bit = <see cref="HookId"/>).</param>
+/// <param name="SharedAnonymous">The declared <c>SharedAnonymous</c>: the type backs MAP_SHARED | MAP_ANONYMOUS.</param>
 internal sealed record MemoryTypeSpec(
     string Name,
     int Backing,
@@ -25,7 +26,8 @@ internal sealed record MemoryTypeSpec(
     string DeclarationKeyword,
     string FullyQualifiedName,
     EquatableArray<string> ContainingTypes,
-    int HookMask)
+    int HookMask,
+    bool SharedAnonymous = false)
 {
     public bool Has(HookId hook) => (HookMask & (1 << (int)hook)) != 0;
 }

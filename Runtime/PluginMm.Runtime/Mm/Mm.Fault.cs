@@ -19,8 +19,6 @@ public sealed partial class Mm
         // sanitize_fault_flags + the arch access_error check: a write needs VM_WRITE.
         if ((flags & FaultFlags.Write) != 0 && (vma.Flags & VmFlags.Write) == 0)
             return VmFaultResult.SigSegv;
-        if (Kernel.Design == FaultPathDesign.RfcRetval)
-            flags |= FaultFlags.UffdRetval;
         if (vma.IsHugetlb)
             return HugetlbFault(vma, address, flags, task);
         return HandlePteFault(vma, address, flags, task);
@@ -34,7 +32,7 @@ public sealed partial class Mm
         Pte orig;
         lock (table.Ptl) orig = table[page];
         var view = vma.View;
-        var vmf = new VmFault(in view, page, address, vma.PageIndex(page), flags);
+        var vmf = new VmFault(in view, page, address, vma.PageIndex(page), flags) { UffdRetvalDesign = Kernel.Design == FaultPathDesign.RfcRetval };
 
         if (orig.IsNone)
             return DoPteMissing(vma, ref vmf, table, orig, task);

@@ -12,7 +12,7 @@ public sealed partial class Mm
         ulong hsize = (ulong)vma.PageSize;
         ulong haddr = address & ~(hsize - 1);
         var view = vma.View;
-        var vmf = new VmFault(in view, haddr, address, vma.PageIndex(haddr), flags);
+        var vmf = new VmFault(in view, haddr, address, vma.PageIndex(haddr), flags) { UffdRetvalDesign = Kernel.Design == FaultPathDesign.RfcRetval };
         var inode = vma.File!.Inode;
         var mutex = Kernel.HugetlbFaultMutex(inode, vmf.PgOff);
         var table = PageTable.Alloc(haddr);

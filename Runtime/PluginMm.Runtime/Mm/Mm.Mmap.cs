@@ -8,7 +8,7 @@ public sealed partial class Mm
     /// null, <see cref="MapFlags.Anonymous"/>) or of <paramref name="file"/> at <paramref name="offset"/>. Returns EINVAL for
     /// a zero length, an unaligned offset or address, not exactly one of SHARED/PRIVATE, or a hugetlb length that is not
     /// a multiple of the huge page size; ENOMEM when no room; EACCES for a writable shared mapping of a read-only file;
-    /// the file's own errors (guest_memfd: ENODEV, EINVAL).
+    /// ENODEV when no memory type backs the mapping; the errno of the file's <c>Mmap</c> hook (<c>file_operations->mmap</c>).
     /// </summary>
     public Errno Mmap(ulong addr, ulong len, Prot prot, MapFlags flags, MemFile? file, long offset, out ulong mapped)
     {
@@ -27,11 +27,11 @@ public sealed partial class Mm
         {
             if (shared)
             {
-                // MAP_SHARED|MAP_ANONYMOUS is a shmem file in Linux (shmem_zero_setup).
-                var e = Kernel.MemfdCreate("shmem", (long)len, out file);
-                if (e != Errno.None || file is null)
-                    return Errno.EINVAL;
-                type = file.Type;
+                // MAP_SHARED|MAP_ANONYMOUS gets a file of the type that says it backs it (shmem_zero_setup).
+                type = Kernel.SharedAnonymousType;
+                if (type is null)
+                    return Errno.ENODEV;
+                file = Kernel.CreateFile(type, (long)len, Folio.BasePageSize);
             }
             else
             {
@@ -43,24 +43,8 @@ public sealed partial class Mm
         else
             type = file.Type;
 
-        if (file is not null)
-        {
-            var e = file.MmapCheck(shared, offset);
-            if (e != Errno.None)
-                return e;
-            if (file.Type.Backing == Backing.HugeTlb)
-                pageShift = file.Inode.PageShift;
-            if (shared && file.ReadOnly && (prot & Prot.Write) != 0)
-                return Errno.EACCES;
-        }
-
-        ulong pageSize = 1UL << pageShift;
-        if (pageShift != Folio.BasePageShift && (len & (pageSize - 1)) != 0)
-            return Errno.EINVAL;
-        len = (len + Folio.BasePageSize - 1) & ~((ulong)Folio.BasePageSize - 1);
-        if (len > ModelKernel.TaskSize)
-            return Errno.ENOMEM;
-
+        if (file is not null && file.Type.Backing == Backing.HugeTlb)
+            pageShift = file.Inode.PageShift;
         VmFlags vmFlags = VmFlags.MayRead | VmFlags.MayExec;
         if ((prot & Prot.Read) != 0) vmFlags |= VmFlags.Read;
         if ((prot & Prot.Write) != 0) vmFlags |= VmFlags.Write;
@@ -74,6 +58,22 @@ public sealed partial class Mm
             vmFlags |= VmFlags.MayWrite;
         if (pageShift != Folio.BasePageShift)
             vmFlags |= VmFlags.HugeTlb;
+
+        if (file is not null)
+        {
+            var e = MmapFile(file, addr, len, vmFlags, offset, pageShift);
+            if (e != Errno.None)
+                return e;
+            if (shared && file.ReadOnly && (prot & Prot.Write) != 0)
+                return Errno.EACCES;
+        }
+
+        ulong pageSize = 1UL << pageShift;
+        if (pageShift != Folio.BasePageShift && (len & (pageSize - 1)) != 0)
+            return Errno.EINVAL;
+        len = (len + Folio.BasePageSize - 1) & ~((ulong)Folio.BasePageSize - 1);
+        if (len > ModelKernel.TaskSize)
+            return Errno.ENOMEM;
 
         MmapLock.EnterWriteLock();
         try
@@ -137,6 +137,23 @@ public sealed partial class Mm
             MmapLock.ExitWriteLock();
             CompleteUserfaultfdEvents(); // userfaultfd_unmap_complete
         }
+    }
+
+    /// <summary>
+    /// Models <c>call_mmap</c> → <c>file-&gt;f_op-&gt;mmap</c> (mm/internal.h) as the file's memory type declares it: the
+    /// offset must be aligned to the file's page size (EINVAL; <c>hugetlbfs_file_mmap</c> for huge pages), then the type's
+    /// optional <c>Mmap</c> hook sees the mapping as requested (its address is chosen after admission) and may refuse it
+    /// with an errno (guest_memfd: <c>kvm_gmem_mmap</c>). A type without the hook admits every mapping.
+    /// </summary>
+    private unsafe Errno MmapFile(MemFile file, ulong addr, ulong len, VmFlags vmFlags, long offset, int pageShift)
+    {
+        if ((offset & (file.Inode.PageSize - 1)) != 0)
+            return Errno.EINVAL;
+        var mmap = file.Type.FileOps.Mmap;
+        if (mmap == null)
+            return Errno.None;
+        var view = new VmaView(addr, addr + len, vmFlags, offset >> Folio.BasePageShift, file.Inode, pageShift, Kernel.Allocator);
+        return mmap(in view);
     }
 
     /// <summary>Unmaps [start, end): splits, zaps (dropping markers) and removes the VMAs. Caller holds the mmap write lock.</summary>

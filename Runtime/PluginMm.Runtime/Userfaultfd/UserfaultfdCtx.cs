@@ -78,11 +78,14 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
 
     /// <summary>
     /// Models <c>userfaultfd(2)</c> / <c>new_userfaultfd</c> (fs/userfaultfd.c): EPERM when neither USER_MODE_ONLY, nor
-    /// CAP_SYS_PTRACE, nor the sysctl allows handling kernel faults (syscall only); EINVAL for unknown flags.
+    /// CAP_SYS_PTRACE, nor the sysctl allows handling kernel faults (syscall only); EINVAL for unknown flags; ENOSYS in a
+    /// kernel built without userfaultfd (<see cref="FaultPathDesign.NoUserfault"/>).
     /// </summary>
     internal static Errno Create(Mm mm, int flags, bool checkPrivilege, out UserfaultfdCtx? ctx)
     {
         ctx = null;
+        if (mm.Kernel.Design == FaultPathDesign.NoUserfault)
+            return Errno.ENOSYS;
         if (checkPrivilege && (flags & Uapi.UFFD_USER_MODE_ONLY) == 0 && !mm.HasCapSysPtrace && !mm.Kernel.UnprivilegedUserfaultfd)
             return Errno.EPERM;
         if ((flags & ~(Uapi.O_CLOEXEC | Uapi.O_NONBLOCK | Uapi.UFFD_USER_MODE_ONLY)) != 0)

@@ -1,6 +1,9 @@
-namespace PluginMm.Runtime;
+namespace PluginMm;
 
-/// <summary>guest_memfd creation flags (<c>include/uapi/linux/kvm.h</c>).</summary>
+/// <summary>
+/// guest_memfd creation flags (<c>include/uapi/linux/kvm.h</c>): what <c>KVM_CREATE_GUEST_MEMFD</c> takes and what the
+/// guest_memfd memory type reads back from <see cref="Inode.Flags"/>.
+/// </summary>
 public static class GuestMemfdFlags
 {
     /// <summary><c>GUEST_MEMFD_FLAG_MMAP</c>: the file may be mmapped.</summary>
