@@ -161,7 +161,7 @@ internal static class DevPagemapOpsParser
 
         foreach (var state in info.Hooks.Values)
         {
-            if (state != HookState.Valid)
+            if (state is HookState.Invalid or HookState.Unresolved)
             {
                 return null;
             }
