@@ -26,8 +26,10 @@ public enum HmmDmirrorCommand : uint
     Release = 0x07,
     /// <summary><c>HMM_DMIRROR_FLAGS</c>: set the mirror's flags from <c>npages</c> (<see cref="DmirrorFlags"/>).</summary>
     Flags = 0x08,
-    /// <summary><c>HMM_DMIRROR_READ_UNLOCKED</c> (the lock-drop series): READ through <c>hmm_range_fault_unlocked_timeout</c>.</summary>
+    /// <summary><c>HMM_DMIRROR_READ_UNLOCKED</c> (the lock-drop series): READ through <c>hmm_range_fault_unlocked_timeout(range, 0)</c>.</summary>
     ReadUnlocked = 0x09,
+    /// <summary><c>HMM_DMIRROR_READ_UNLOCKED_TIMEOUT</c>: the same with <c>HMM_RANGE_DEFAULT_TIMEOUT</c>.</summary>
+    ReadUnlockedTimeout = 0x0a,
 }
 
 /// <summary>The ioctl argument (<c>struct hmm_dmirror_cmd</c>); <c>ptr</c> is the span passed beside it.</summary>
@@ -228,8 +230,9 @@ public sealed class Dmirror : IDisposable
         c.Faults = 0;
         Errno ret = command switch
         {
-            HmmDmirrorCommand.Read => DmirrorRead(ref c, buffer, caller, Device.FaultPath),
-            HmmDmirrorCommand.ReadUnlocked => DmirrorRead(ref c, buffer, caller, DmirrorFaultPath.UnlockedTimeout),
+            HmmDmirrorCommand.Read => DmirrorRead(ref c, buffer, caller, Device.FaultPath, Device.TimeoutMs),
+            HmmDmirrorCommand.ReadUnlocked => DmirrorRead(ref c, buffer, caller, DmirrorFaultPath.UnlockedTimeout, unlockedTimeoutMs: 0),
+            HmmDmirrorCommand.ReadUnlockedTimeout => DmirrorRead(ref c, buffer, caller, DmirrorFaultPath.UnlockedTimeout, Device.TimeoutMs),
             HmmDmirrorCommand.Write => DmirrorWrite(ref c, buffer, caller),
             HmmDmirrorCommand.Snapshot => DmirrorSnapshot(ref c, buffer, caller),
             HmmDmirrorCommand.MigrateToDev => DmirrorMigrateToDev(ref c, buffer),
@@ -247,7 +250,7 @@ public sealed class Dmirror : IDisposable
     }
 
     /// <summary>Models <c>dmirror_read</c>: copy from device entries; on a missing one fault from there to the end and go on.</summary>
-    private Errno DmirrorRead(ref HmmDmirrorCmd cmd, Span<byte> buffer, ModelTask caller, DmirrorFaultPath path)
+    private Errno DmirrorRead(ref HmmDmirrorCmd cmd, Span<byte> buffer, ModelTask caller, DmirrorFaultPath path, int unlockedTimeoutMs = 0)
     {
         ulong size = cmd.NPages << Folio.BasePageShift;
         ulong start = cmd.Addr, end = start + size;
@@ -261,7 +264,7 @@ public sealed class Dmirror : IDisposable
             if (ret != Errno.ENOENT)
                 break;
             start = cmd.Addr + (cpages << Folio.BasePageShift);
-            ret = DmirrorFault(start, end, write: false, caller, path);
+            ret = DmirrorFault(start, end, write: false, caller, path, unlockedTimeoutMs);
             if (ret != Errno.None)
                 break;
             cmd.Faults++;
@@ -308,7 +311,7 @@ public sealed class Dmirror : IDisposable
             if (ret != Errno.ENOENT)
                 break;
             start = cmd.Addr + (cpages << Folio.BasePageShift);
-            ret = DmirrorFault(start, end, write: true, caller, Device.FaultPath);
+            ret = DmirrorFault(start, end, write: true, caller, Device.FaultPath, Device.TimeoutMs);
             if (ret != Errno.None)
                 break;
             cmd.Faults++;
@@ -332,7 +335,7 @@ public sealed class Dmirror : IDisposable
     }
 
     /// <summary>Models <c>dmirror_fault</c>: fault [start, end) into the device 32 pages at a time.</summary>
-    private Errno DmirrorFault(ulong start, ulong end, bool write, ModelTask caller, DmirrorFaultPath path)
+    private Errno DmirrorFault(ulong start, ulong end, bool write, ModelTask caller, DmirrorFaultPath path, int unlockedTimeoutMs = 0)
     {
         if (Mm.Exited)
             return Errno.EINVAL; // mmget_not_zero failed (the kernel returns 0 and would loop; the model reports it)
@@ -345,7 +348,7 @@ public sealed class Dmirror : IDisposable
         {
             range.Start = addr;
             range.End = Math.Min(addr + ((ulong)ChunkPages << Folio.BasePageShift), end);
-            var ret = DmirrorRangeFault(range, caller, path);
+            var ret = DmirrorRangeFault(range, caller, path, unlockedTimeoutMs);
             if (ret != Errno.None)
                 return ret;
         }
@@ -356,7 +359,7 @@ public sealed class Dmirror : IDisposable
     /// Models <c>dmirror_range_fault</c>: until the deadline, take a sequence, fault under the mmap read lock (or let
     /// <c>hmm_range_fault_unlocked_timeout</c> take it), then under the mutex check the sequence and store the entries.
     /// </summary>
-    private Errno DmirrorRangeFault(HmmRange range, ModelTask caller, DmirrorFaultPath path)
+    private Errno DmirrorRangeFault(HmmRange range, ModelTask caller, DmirrorFaultPath path, int unlockedTimeoutMs)
     {
         long deadline = Environment.TickCount64 + Device.TimeoutMs;
         range.ResetCounters();
@@ -367,7 +370,7 @@ public sealed class Dmirror : IDisposable
             {
                 if (path == DmirrorFaultPath.UnlockedTimeout)
                 {
-                    ret = HmmFaults.HmmRangeFaultUnlockedTimeout(range, Device.TimeoutMs, caller);
+                    ret = HmmFaults.HmmRangeFaultUnlockedTimeout(range, unlockedTimeoutMs, caller);
                     if (ret != Errno.None)
                         return ret; // -EBUSY here means its own deadline passed
                 }
