@@ -297,4 +297,29 @@ public sealed class HmmMigrateTests
         _ = variant;
         Assert.Inconclusive("anon_write_huge needs transparent huge pages (MADV_HUGEPAGE on anonymous memory), which the model does not have yet");
     }
+
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm mixedmap (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm mixedmap (hmm_device_coherent)")]
+    public void Mixedmap(MemoryDeviceType variant)
+    {
+        _ = variant;
+        Assert.Inconclusive("mixedmap mmaps the dmirror device file itself (dmirror_fops_mmap: vm_insert_page of zeroed pages, VM_MIXEDMAP); the model has no driver-file mmap yet");
+    }
+
+    [TestMethod(DisplayName = "hmm migrate: in a MISSING-registered VMA empty entries are not migrated and no userfault is raised (migrate_vma_insert_page backs off)")]
+    public void UserfaultfdMissingBacksOff()
+    {
+        var kernel = new ModelKernel(PluginMm.Backends.MemoryTypeRegistry.All);
+        var (steps, intact) = MigrationDemo.Run(kernel, pages: 64, populated: 48);
+        Assert.IsTrue(intact, "the CPU read back the handler's data after the round trip");
+        Assert.AreEqual(48UL, steps[1].CPages, "populated pages migrate to the device");
+        Assert.AreEqual(48, steps[1].OnDevice);
+        Assert.AreEqual(Errno.ENOENT, steps[2].Result, "empty pages of a MISSING VMA stay empty");
+        Assert.AreEqual(48L, steps[2].UffdFaults, "and raise no userfault");
+        Assert.AreEqual(16L, steps[2].DeviceFreed, "the device pages allocated for them came back through page_free");
+        Assert.AreEqual(48UL, steps[3].CPages, "MIGRATE_TO_SYS brought every device page back");
+        Assert.AreEqual(0L, steps[^1].DeviceInUse);
+        Assert.AreEqual(48L, steps[^1].UffdFaults, "the CPU read after the round trip needed no userfault");
+    }
 }
