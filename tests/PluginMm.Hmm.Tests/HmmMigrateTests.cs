@@ -281,7 +281,11 @@ public sealed class HmmMigrateTests
         var child = f.Mm.Fork(); // the child just waits to be killed
         // The parent writes to the CoW pages and gets a new copy in system memory (device-private pages migrate first).
         CpuWrite(f.Task, ptr, Ints(ints, i => i));
+        // Beyond hmm-tests: the child still sees the original data, and once it is gone no device page is left in use.
+        AssertInts(CpuRead(child.CreateTask("child"), ptr, size), ints, i => i, "the child's copy");
         child.Exit();
+        Assert.AreEqual(0, f.Device0.Memory.InUse, "no device page leaked through fork and CoW");
+        AssertInts(CpuRead(f.Task, ptr, size), ints, i => i, "the parent's copy");
         var m = new byte[npages];
         Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Snapshot, ptr, npages, m, f.Task, out cmd));
         Assert.AreEqual((ulong)npages, cmd.CPages);

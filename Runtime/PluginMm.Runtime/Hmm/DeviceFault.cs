@@ -6,23 +6,11 @@ namespace PluginMm.Runtime.Hmm;
 /// The CPU side of device memory in the fault path (mm/memory.c <c>do_swap_page</c>'s non-swap branches): a fault on a
 /// device-private entry calls the page map's <c>migrate_to_ram</c>; on a migration entry it waits for the migration
 /// (<c>migration_entry_wait</c>); on a device-exclusive entry it restores the present entry
-/// (<c>remove_device_exclusive_entry</c>).
+/// (<c>remove_device_exclusive_entry</c>). <c>handle_pte_fault</c> calls <see cref="TryHandle"/> for every non-present
+/// entry.
 /// </summary>
 public static class DeviceFault
 {
-    /// <summary>
-    /// <see cref="Mm.HandleMmFault"/> with the device entries handled first (until the fault path calls
-    /// <see cref="TryHandle"/> itself). The caller holds the mmap read lock.
-    /// </summary>
-    public static VmFaultResult HandleMmFault(Mm mm, Vma vma, ulong address, FaultFlags flags, ModelTask task)
-    {
-        ArgumentNullException.ThrowIfNull(mm);
-        ArgumentNullException.ThrowIfNull(vma);
-        if ((flags & FaultFlags.Write) != 0 && (vma.Flags & VmFlags.Write) == 0)
-            return VmFaultResult.SigSegv;
-        return TryHandle(vma, address, flags, out var ret) ? ret : mm.HandleMmFault(vma, address, flags, task);
-    }
-
     /// <summary>
     /// The device-entry branches of <c>do_swap_page</c>: true (with the result) when the entry at
     /// <paramref name="address"/> is device-private, migration or device-exclusive; false for anything else.

@@ -9,13 +9,13 @@ namespace PluginMm.Runtime.Hmm;
 public static class DevicePte
 {
     /// <summary><c>SWP_DEVICE_READ</c> / <c>SWP_DEVICE_WRITE</c>: the page lives in device-private memory.</summary>
-    public const PteFlags DevicePrivate = (PteFlags)(1u << 12);
+    public const PteFlags DevicePrivate = PteFlags.DevicePrivate;
 
     /// <summary><c>SWP_MIGRATION_READ</c> / <c>SWP_MIGRATION_WRITE</c>: the page is being migrated; an access waits.</summary>
-    public const PteFlags Migration = (PteFlags)(1u << 13);
+    public const PteFlags Migration = PteFlags.Migration;
 
     /// <summary><c>SWP_DEVICE_EXCLUSIVE</c>: a device has atomic access; a CPU access restores the present entry.</summary>
-    public const PteFlags DeviceExclusive = (PteFlags)(1u << 14);
+    public const PteFlags DeviceExclusive = PteFlags.DeviceExclusive;
 
     /// <summary>The three kinds.</summary>
     public const PteFlags KindMask = DevicePrivate | Migration | DeviceExclusive;

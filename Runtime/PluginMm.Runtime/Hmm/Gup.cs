@@ -38,7 +38,7 @@ public static class Gup
             }
             if (attempt > 64)
                 return Errno.EFAULT; // the kernel would loop; a fault that never maps the page is a model bug
-            var ret = DeviceFault.HandleMmFault(mm, vma, address, FaultFlags.Remote | (write ? FaultFlags.Write : 0), task);
+            var ret = mm.HandleMmFault(vma, address, FaultFlags.Remote | (write ? FaultFlags.Write : 0), task);
             if ((ret & (VmFaultResult.Retry | VmFaultResult.Completed)) != 0 && !mm.MmapLock.IsReadLockHeld)
                 mm.MmapLock.EnterReadLock();
             if ((ret & VmFaultResult.Error) != 0)

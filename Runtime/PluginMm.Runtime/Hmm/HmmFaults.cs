@@ -285,7 +285,7 @@ public static class HmmFaults
             if (seedUffd)
                 f |= FaultFlags.AllowRetry | FaultFlags.User;
             range.Faults++;
-            var ret = DeviceFault.HandleMmFault(mm, vma, addr, f, task);
+            var ret = mm.HandleMmFault(vma, addr, f, task);
             if ((ret & (VmFaultResult.Retry | VmFaultResult.Completed)) != 0)
             {
                 // The fault dropped mmap_lock (handle_userfault slept until the page was served).

@@ -59,8 +59,17 @@ public sealed partial class Mm
                     }
                     else
                     {
-                        if (!p.IsZeroPage)
+                        // copy_nonpresent_pte: a device-exclusive entry is first restored to the present entry and copied as one.
+                        if (Hmm.DevicePte.IsDeviceExclusive(p))
+                        {
+                            p = Hmm.DeviceFault.RestoredExclusivePte(st.src, p.Folio!, in p);
+                            c = p;
+                        }
+                        // A migration entry holds no reference (the migration owns the page); everything else takes one.
+                        if (!p.IsZeroPage && !Hmm.DevicePte.IsMigration(p))
                             p.Folio!.Get();
+                        if (p.Folio is { IsZoneDevice: true } device && !Hmm.DevicePte.IsMigration(p))
+                            Hmm.DeviceRmap.Add(device, st.child, a);
                         if (st.cow && p.IsWritable)
                         {
                             p.Flags &= ~PteFlags.Writable; // copy_present_pte: wrprotect the parent too
