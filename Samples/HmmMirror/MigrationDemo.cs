@@ -8,7 +8,7 @@ namespace HmmMirror;
 /// <summary>One step of the migration demo and the counters after it.</summary>
 /// <param name="Step">What was done.</param>
 /// <param name="Result">The ioctl's errno (None = success).</param>
-/// <param name="CPages">cpages the ioctl reported.</param>
+/// <param name="CPages">cpages the ioctl reported (for the CPU steps: pages read, or migrate_to_ram calls so far).</param>
 /// <param name="UffdFaults">Faults the userfaultfd handler has served so far.</param>
 /// <param name="OnDevice">Pages of the buffer whose CPU entry is device-private.</param>
 /// <param name="DeviceInUse">Device pages handed out and not yet freed (calloc - cfree).</param>
@@ -17,8 +17,8 @@ public sealed record MigrationStep(string Step, Errno Result, ulong CPages, long
 
 /// <summary>
 /// Device-private memory under userfaultfd: a MISSING-registered anonymous buffer whose pages a handler supplies, read by
-/// the device through HMM (so the handler fills them), migrated to the device (<c>migrate_vma_*</c>), an attempt on pages
-/// never populated (the kernel's <c>migrate_vma_insert_page</c> backs off in a MISSING-registered VMA), migrated back, and
+/// the device through HMM (so the handler fills them), migrated to the device (<c>migrate_vma_*</c>), one page touched by
+/// the CPU (the page map's <c>migrate_to_ram</c> brings it back), an attempt on pages never populated (the kernel's <c>migrate_vma_insert_page</c> backs off in a MISSING-registered VMA), migrated back, and
 /// read by the CPU.
 /// </summary>
 public static class MigrationDemo
@@ -55,11 +55,16 @@ public static class MigrationDemo
 
         Step($"device READ_UNLOCKED pages 0-{populated - 1} (handler fills them)", HmmDmirrorCommand.ReadUnlocked, addr, populated);
         Step($"MIGRATE_TO_DEV pages 0-{populated - 1}", HmmDmirrorCommand.MigrateToDev, addr, populated);
+        var one = new byte[Folio.BasePageSize];
+        bool touched = task.Read(addr, one) == AccessResult.Ok && one.AsSpan().IndexOfAnyExcept(Seed002Demo.PatternByte(0)) < 0;
+        steps.Add(new MigrationStep("CPU reads page 0 (device-private: migrate_to_ram)", touched ? Errno.None : Errno.EIO,
+            (ulong)Interlocked.Read(ref device.Memory.CpuFaultMigrations), Interlocked.Read(ref served.Value), OnDevice(mm, addr, pages),
+            device.Memory.InUse, Interlocked.Read(ref device.Memory.Cfree)));
         Step($"MIGRATE_TO_DEV pages {populated}-{pages - 1} (never populated)", HmmDmirrorCommand.MigrateToDev, addr + popLen, pages - populated);
         Step($"MIGRATE_TO_SYS pages 0-{pages - 1}", HmmDmirrorCommand.MigrateToSys, addr, pages);
 
         var cpu = new byte[popLen];
-        bool intact = task.Read(addr, cpu) == AccessResult.Ok;
+        bool intact = touched && task.Read(addr, cpu) == AccessResult.Ok;
         for (int i = 0; intact && i < populated; i++)
             intact = cpu.AsSpan(i * Folio.BasePageSize, Folio.BasePageSize).IndexOfAnyExcept(Seed002Demo.PatternByte(i)) < 0;
         steps.Add(new MigrationStep($"CPU reads pages 0-{populated - 1}", intact ? Errno.None : Errno.EIO, (ulong)populated,

@@ -319,10 +319,12 @@ public sealed class HmmMigrateTests
         Assert.IsTrue(intact, "the CPU read back the handler's data after the round trip");
         Assert.AreEqual(48UL, steps[1].CPages, "populated pages migrate to the device");
         Assert.AreEqual(48, steps[1].OnDevice);
-        Assert.AreEqual(Errno.ENOENT, steps[2].Result, "empty pages of a MISSING VMA stay empty");
-        Assert.AreEqual(48L, steps[2].UffdFaults, "and raise no userfault");
-        Assert.AreEqual(16L, steps[2].DeviceFreed, "the device pages allocated for them came back through page_free");
-        Assert.AreEqual(48UL, steps[3].CPages, "MIGRATE_TO_SYS brought every device page back");
+        Assert.AreEqual(47, steps[2].OnDevice, "the CPU touch brought page 0 back through migrate_to_ram");
+        Assert.AreEqual(1UL, steps[2].CPages, "one migrate_to_ram call");
+        Assert.AreEqual(Errno.ENOENT, steps[3].Result, "empty pages of a MISSING VMA stay empty");
+        Assert.AreEqual(48L, steps[3].UffdFaults, "and raise no userfault");
+        Assert.AreEqual(17L, steps[3].DeviceFreed, "page 0 and the device pages allocated for the empty ones came back through page_free");
+        Assert.AreEqual(47UL, steps[4].CPages, "MIGRATE_TO_SYS brought every other device page back");
         Assert.AreEqual(0L, steps[^1].DeviceInUse);
         Assert.AreEqual(48L, steps[^1].UffdFaults, "the CPU read after the round trip needed no userfault");
     }
