@@ -551,11 +551,27 @@ public sealed class Dmirror : IDisposable
     /// </summary>
     private Errno DmirrorMigrateToDev(ref HmmDmirrorCmd cmd, Span<byte> buffer)
     {
-        ulong start = cmd.Addr, size = cmd.NPages << Folio.BasePageShift, end = start + size;
+        ulong start = cmd.Addr, end = start + (cmd.NPages << Folio.BasePageShift);
+        var ret = ForEachMigratePiece(start, end, MigrateVmaSelect.System, args =>
+        {
+            MigrateAllocAndCopy(args);
+            MigrateDevice.MigrateVmaPages(args);
+            MigrateFinalizeAndMap(args);
+            MigrateDevice.MigrateVmaFinalize(args);
+        });
+        return ret != Errno.None ? ret : ReadBack(ref cmd, buffer); // the migrated data, for verification
+    }
+
+    /// <summary>
+    /// The loop <c>dmirror_migrate_to_dev</c> and <c>dmirror_migrate_to_system</c> share: under the mmap read lock, per VMA
+    /// piece of at most 64 pages (no VMA or no VM_READ: EINVAL), <c>migrate_vma_setup</c> with this device as owner and
+    /// <paramref name="select"/>, then <paramref name="body"/> (copy, pages, finalize).
+    /// </summary>
+    private Errno ForEachMigratePiece(ulong start, ulong end, MigrateVmaSelect select, Action<MigrateVma> body)
+    {
         if (Mm.Exited)
             return Errno.EINVAL;
         var args = new MigrateVma(MigrateChunkPages);
-        Errno ret = Errno.None;
         Mm.MmapLock.EnterReadLock();
         try
         {
@@ -563,35 +579,37 @@ public sealed class Dmirror : IDisposable
             {
                 var vma = Mm.VmaLookup(addr);
                 if (vma is null || (vma.Flags & VmFlags.Read) == 0)
-                {
-                    ret = Errno.EINVAL;
-                    break;
-                }
+                    return Errno.EINVAL;
                 ulong next = Math.Min(end, Math.Min(addr + ((ulong)MigrateChunkPages << Folio.BasePageShift), vma.End));
                 args.Vma = vma;
                 args.Start = addr;
                 args.End = next;
                 args.PgmapOwner = Device;
-                args.Flags = MigrateVmaSelect.System;
+                args.Flags = select;
                 args.FaultPage = null;
-                ret = MigrateDevice.MigrateVmaSetup(args);
+                var ret = MigrateDevice.MigrateVmaSetup(args);
                 if (ret != Errno.None)
-                    break;
-                MigrateAllocAndCopy(args);
-                MigrateDevice.MigrateVmaPages(args);
-                MigrateFinalizeAndMap(args);
-                MigrateDevice.MigrateVmaFinalize(args);
+                    return ret;
+                body(args);
                 addr = next;
             }
+            return Errno.None;
         }
         finally { Mm.MmapLock.ExitReadLock(); }
-        if (ret != Errno.None)
-            return ret;
-        // Return the migrated data for verification (only pages now in the device).
+    }
+
+    /// <summary>
+    /// The read-back of <c>dmirror_migrate_to_dev</c> and <c>dmirror_exclusive</c>: <c>dmirror_do_read</c> of the range from
+    /// the device page table (ENOENT at the first page the device does not map), copied to the user buffer; cpages = pages read.
+    /// </summary>
+    private Errno ReadBack(ref HmmDmirrorCmd cmd, Span<byte> buffer)
+    {
+        ulong start = cmd.Addr, size = cmd.NPages << Folio.BasePageShift;
         var bounce = new byte[size];
         ulong cpages = 0;
+        Errno ret;
         lock (Mutex)
-            ret = DoRead(start, end, bounce, start, ref cpages);
+            ret = DoRead(start, start + size, bounce, start, ref cpages);
         if (ret == Errno.None)
         {
             if ((ulong)buffer.Length < size)
@@ -656,41 +674,14 @@ public sealed class Dmirror : IDisposable
     /// </summary>
     private Errno DmirrorMigrateToSystem(ref HmmDmirrorCmd cmd)
     {
-        ulong start = cmd.Addr, end = start + (cmd.NPages << Folio.BasePageShift);
-        if (Mm.Exited)
-            return Errno.EINVAL;
-        var args = new MigrateVma(MigrateChunkPages);
-        Errno ret = Errno.None;
         long cpages = 0;
-        Mm.MmapLock.EnterReadLock();
-        try
+        var ret = ForEachMigratePiece(cmd.Addr, cmd.Addr + (cmd.NPages << Folio.BasePageShift), Device.SelectDevice, args =>
         {
-            for (ulong addr = start; addr < end;)
-            {
-                var vma = Mm.VmaLookup(addr);
-                if (vma is null || (vma.Flags & VmFlags.Read) == 0)
-                {
-                    ret = Errno.EINVAL;
-                    break;
-                }
-                ulong next = Math.Min(end, Math.Min(addr + ((ulong)MigrateChunkPages << Folio.BasePageShift), vma.End));
-                args.Vma = vma;
-                args.Start = addr;
-                args.End = next;
-                args.PgmapOwner = Device;
-                args.Flags = Device.SelectDevice;
-                args.FaultPage = null;
-                ret = MigrateDevice.MigrateVmaSetup(args);
-                if (ret != Errno.None)
-                    break;
-                DevmemFaultAllocAndCopy(args);
-                MigrateDevice.MigrateVmaPages(args);
-                cpages += MigrateDevice.SuccessfullyMigrated(args);
-                MigrateDevice.MigrateVmaFinalize(args);
-                addr = next;
-            }
-        }
-        finally { Mm.MmapLock.ExitReadLock(); }
+            DevmemFaultAllocAndCopy(args);
+            MigrateDevice.MigrateVmaPages(args);
+            cpages += MigrateDevice.SuccessfullyMigrated(args);
+            MigrateDevice.MigrateVmaFinalize(args);
+        });
         cmd.CPages = (ulong)cpages;
         return ret;
     }
@@ -746,21 +737,7 @@ public sealed class Dmirror : IDisposable
             }
         }
         finally { Mm.MmapLock.ExitReadLock(); }
-        if (ret != Errno.None)
-            return ret;
-        var bounce = new byte[size];
-        ulong cpages = 0;
-        lock (Mutex)
-            ret = DoRead(start, end, bounce, start, ref cpages);
-        if (ret == Errno.None)
-        {
-            if ((ulong)buffer.Length < size)
-                ret = Errno.EFAULT;
-            else
-                bounce.CopyTo(buffer);
-        }
-        cmd.CPages = cpages;
-        return ret;
+        return ret != Errno.None ? ret : ReadBack(ref cmd, buffer);
     }
 
     /// <summary>Models <c>dmirror_check_atomic</c>: EPERM if any page of the range is still mapped ATOMIC.</summary>

@@ -15,19 +15,30 @@ public sealed class HmmMigrateTests
 {
     private static ulong Anon(HmmFixture f, ulong size, Prot prot = Prot.Read | Prot.Write, MapFlags flags = MapFlags.Private) => f.MmapAnon(size, prot, flags);
 
+    /// <summary>
+    /// The prologue most of these tests share: a private anonymous buffer of <paramref name="npages"/> pages initialised in
+    /// system memory with ptr[i] = i, migrated to the device (cpages == npages), and the device's read-back checked.
+    /// </summary>
+    private static ulong MigratedBuffer(HmmFixture f, int npages, HmmDmirrorCommand command = HmmDmirrorCommand.MigrateToDev)
+    {
+        ulong size = (ulong)npages * PageSize;
+        int ints = (int)(size / 4);
+        ulong ptr = Anon(f, size);
+        CpuWrite(f.Task, ptr, Ints(ints, i => i));
+        var mirror = new byte[size];
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, command, ptr, npages, mirror, f.Task, out var cmd));
+        Assert.AreEqual((ulong)npages, cmd.CPages);
+        AssertInts(mirror, ints, i => i, "what the device read");
+        return ptr;
+    }
+
     [TestMethod]
     [DataRow(MemoryDeviceType.Private, DisplayName = "hmm migrate (hmm_device_private)")]
     [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm migrate (hmm_device_coherent)")]
     public void Migrate(MemoryDeviceType variant)
     {
         using var f = new HmmFixture(variant);
-        int ints = (int)(Size / 4);
-        ulong ptr = Anon(f, Size);
-        CpuWrite(f.Task, ptr, Ints(ints, i => i));
-        var mirror = new byte[Size];
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.MigrateToDev, ptr, Npages, mirror, f.Task, out var cmd));
-        Assert.AreEqual((ulong)Npages, cmd.CPages);
-        AssertInts(mirror, ints, i => i, "what the device read");
+        ulong ptr = MigratedBuffer(f, Npages);
         // Beyond hmm-tests: the pages now live in the device, and unmapping gives them back through page_free.
         Assert.AreEqual(Npages, f.Device0.Memory.InUse);
         var pte = f.Mm.PageTable.Get(ptr);
@@ -43,17 +54,12 @@ public sealed class HmmMigrateTests
     {
         using var f = new HmmFixture(variant);
         int ints = (int)(Size / 4);
-        ulong ptr = Anon(f, Size);
-        CpuWrite(f.Task, ptr, Ints(ints, i => i));
-        var mirror = new byte[Size];
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.MigrateToDev, ptr, Npages, mirror, f.Task, out var cmd));
-        Assert.AreEqual((ulong)Npages, cmd.CPages);
-        AssertInts(mirror, ints, i => i, "what the device read");
+        ulong ptr = MigratedBuffer(f, Npages);
         // Fault half the pages back to system memory and check them.
         AssertInts(CpuRead(f.Task, ptr, Size / 2), ints / 2, i => i, "CPU read of the first half");
         // Migrate memory to the device again.
-        mirror = new byte[Size];
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.MigrateToDev, ptr, Npages, mirror, f.Task, out cmd));
+        var mirror = new byte[Size];
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.MigrateToDev, ptr, Npages, mirror, f.Task, out var cmd));
         Assert.AreEqual((ulong)Npages, cmd.CPages);
         AssertInts(mirror, ints, i => i, "what the device read the second time");
     }
@@ -65,14 +71,9 @@ public sealed class HmmMigrateTests
     {
         using var f = new HmmFixture(variant);
         int ints = (int)(Size / 4);
-        ulong ptr = Anon(f, Size);
-        CpuWrite(f.Task, ptr, Ints(ints, i => i));
-        var mirror = new byte[Size];
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.MigrateToDev, ptr, Npages, mirror, f.Task, out var cmd));
-        Assert.AreEqual((ulong)Npages, cmd.CPages);
-        AssertInts(mirror, ints, i => i, "what the device read");
+        ulong ptr = MigratedBuffer(f, Npages);
         // Release device memory.
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Release, ptr, Npages, mirror, f.Task, out _));
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Release, ptr, Npages, new byte[Size], f.Task, out _));
         // Fault pages back to system memory and check them.
         AssertInts(CpuRead(f.Task, ptr, Size / 2), ints / 2, i => i, "CPU read after release");
         // Beyond hmm-tests: release left nothing on the device and everything in system memory.
@@ -187,16 +188,10 @@ public sealed class HmmMigrateTests
     public void ExclusiveMprotect(MemoryDeviceType variant)
     {
         using var f = new HmmFixture(variant);
-        int ints = (int)(Size / 4);
-        ulong ptr = Anon(f, Size);
-        CpuWrite(f.Task, ptr, Ints(ints, i => i));
-        var mirror = new byte[Size];
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Exclusive, ptr, Npages, mirror, f.Task, out var cmd));
-        Assert.AreEqual((ulong)Npages, cmd.CPages);
-        AssertInts(mirror, ints, i => i, "what the device read");
+        ulong ptr = MigratedBuffer(f, Npages, HmmDmirrorCommand.Exclusive);
         Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, Size, Prot.Read));
         // Simulate a device writing system memory.
-        Assert.AreEqual(Errno.EPERM, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, Npages, mirror, f.Task, out _));
+        Assert.AreEqual(Errno.EPERM, Cmd(f.Fd, HmmDmirrorCommand.Write, ptr, Npages, new byte[Size], f.Task, out _));
     }
 
     [TestMethod]
@@ -232,12 +227,7 @@ public sealed class HmmMigrateTests
         const int npages = 4;
         ulong size = npages * PageSize;
         int ints = (int)(size / 4);
-        ulong ptr = Anon(f, size);
-        CpuWrite(f.Task, ptr, Ints(ints, i => i));
-        var mirror = new byte[size];
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.MigrateToDev, ptr, npages, mirror, f.Task, out var cmd));
-        Assert.AreEqual((ulong)npages, cmd.CPages);
-        AssertInts(mirror, ints, i => i, "what the device read");
+        ulong ptr = MigratedBuffer(f, npages);
         // gup_test: GUP_BASIC_TEST, GUP_FAST_BENCHMARK (no FOLL_LONGTERM), PIN_FAST_BENCHMARK with FOLL_LONGTERM,
         // PIN_LONGTERM_BENCHMARK; all with FOLL_WRITE, one page each; the pages are put again right after.
         bool[] longterm = { false, false, true, true };
@@ -253,7 +243,7 @@ public sealed class HmmMigrateTests
         }
         // Take snapshot to CPU pagetables.
         var m = new byte[npages];
-        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Snapshot, ptr, npages, m, f.Task, out cmd));
+        Assert.AreEqual(Errno.None, Cmd(f.Fd, HmmDmirrorCommand.Snapshot, ptr, npages, m, f.Task, out var cmd));
         Assert.AreEqual((ulong)npages, cmd.CPages);
         byte first = f.IsCoherent ? (byte)(DmirrorProt.DevCoherentLocal | DmirrorProt.Write) : DmirrorProt.Write;
         Assert.AreEqual(first, m[0]);
