@@ -47,6 +47,33 @@ internal static class DeviceRmap
         }
     }
 
+    private static readonly ConditionalWeakTable<Folio, List<(Mm Mm, ulong Address)>> s_migrationCopies = new();
+
+    /// <summary>
+    /// Records that fork copied a migration entry for <paramref name="page"/> into <paramref name="mm"/> (the kernel's
+    /// <c>remove_migration_ptes</c> finds such copies by walking the rmap of the child VMAs). Called under the parent's
+    /// page-table lock, so it happens before the migration's <c>remove_migration_pte</c> of that entry.
+    /// </summary>
+    public static void AddMigrationCopy(Folio page, Mm mm, ulong address)
+    {
+        var list = s_migrationCopies.GetValue(page, static _ => new List<(Mm, ulong)>());
+        lock (list)
+            list.Add((mm, address));
+    }
+
+    /// <summary>Takes the recorded migration-entry copies of <paramref name="page"/> (each resolved once).</summary>
+    public static (Mm Mm, ulong Address)[] TakeMigrationCopies(Folio page)
+    {
+        if (!s_migrationCopies.TryGetValue(page, out var list))
+            return [];
+        lock (list)
+        {
+            var copies = list.ToArray();
+            list.Clear();
+            return copies;
+        }
+    }
+
     private static bool StillMaps(Mm mm, ulong address, Folio page)
     {
         if (mm.Exited)

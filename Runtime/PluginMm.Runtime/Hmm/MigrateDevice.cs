@@ -468,6 +468,11 @@ public static class MigrateDevice
         if (args.Others[i] is { } others)
             foreach (var (mm, addr) in others)
                 RemoveMigrationPte(mm, addr, src, dst);
+        // Copies fork made of those entries meanwhile (registered under the copied entry's page-table lock, so before the
+        // replacement above); a copy of a copy registers too, hence the loop.
+        for (var copies = DeviceRmap.TakeMigrationCopies(src); copies.Length != 0; copies = DeviceRmap.TakeMigrationCopies(src))
+            foreach (var (mm, addr) in copies)
+                RemoveMigrationPte(mm, addr, src, dst);
     }
 
     private static void RemoveMigrationPte(Mm mm, ulong addr, Folio src, Folio dst)

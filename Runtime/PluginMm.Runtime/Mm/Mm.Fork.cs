@@ -68,7 +68,9 @@ public sealed partial class Mm
                         // A migration entry holds no reference (the migration owns the page); everything else takes one.
                         if (!p.IsZeroPage && !Hmm.DevicePte.IsMigration(p))
                             p.Folio!.Get();
-                        if (p.Folio is { IsZoneDevice: true } device && !Hmm.DevicePte.IsMigration(p))
+                        if (Hmm.DevicePte.IsMigration(p))
+                            Hmm.DeviceRmap.AddMigrationCopy(p.Folio!, st.child, a); // remove_migration_ptes must find the copy
+                        else if (p.Folio is { IsZoneDevice: true } device)
                             Hmm.DeviceRmap.Add(device, st.child, a);
                         if (st.cow && p.IsWritable)
                         {
