@@ -26,7 +26,7 @@ public sealed class Folio
     /// <summary><c>PAGE_SHIFT</c>.</summary>
     public const int BasePageShift = 12;
 
-    private readonly PageAllocator _allocator;
+    private readonly PageAllocator? _allocator;
     private readonly byte[] _data;
     private int _refCount = 1;
     private int _flags;
@@ -36,6 +36,46 @@ public sealed class Folio
     {
         _allocator = allocator;
         _data = new byte[size];
+    }
+
+    /// <summary>A ZONE_DEVICE page of <paramref name="pgmap"/> (<c>memmap_init_zone_device</c>): free, reference count 0.</summary>
+    internal Folio(Hmm.DevPagemap pgmap, int index)
+    {
+        Pgmap = pgmap;
+        PgmapIndex = index;
+        _data = new byte[BasePageSize];
+        _refCount = 0;
+    }
+
+    /// <summary><c>folio-&gt;pgmap</c>: the ZONE_DEVICE page map this page belongs to, or null for system memory.</summary>
+    public Hmm.DevPagemap? Pgmap { get; }
+
+    /// <summary>The page's index inside <see cref="Pgmap"/> (its pfn relative to the range), 0 for system memory.</summary>
+    public int PgmapIndex { get; }
+
+    /// <summary><c>folio_is_zone_device</c>.</summary>
+    public bool IsZoneDevice => Pgmap is not null;
+
+    /// <summary><c>folio_is_device_private</c>.</summary>
+    public bool IsDevicePrivate => Pgmap is { Type: Hmm.MemoryDeviceType.Private };
+
+    /// <summary><c>folio_is_device_coherent</c>.</summary>
+    public bool IsDeviceCoherent => Pgmap is { Type: Hmm.MemoryDeviceType.Coherent };
+
+    /// <summary><c>page-&gt;zone_device_data</c>: the driver's per-page pointer (ZONE_DEVICE pages only).</summary>
+    public object? ZoneDeviceData { get; set; }
+
+    /// <summary>
+    /// Models <c>zone_device_page_init</c> (mm/memremap.c): a driver hands out a free ZONE_DEVICE page: reference count 1,
+    /// locked (the migration that uses it unlocks it).
+    /// </summary>
+    public void ZoneDevicePageInit()
+    {
+        if (Pgmap is null)
+            throw new InvalidOperationException("zone_device_page_init on a page that is not ZONE_DEVICE");
+        if (Interlocked.CompareExchange(ref _refCount, 1, 0) != 0)
+            throw new InvalidOperationException("zone_device_page_init on a page in use");
+        Lock();
     }
 
     /// <summary>Size in bytes (<c>folio_size</c>).</summary>
@@ -49,6 +89,7 @@ public sealed class Folio
 
     /// <summary>The inode whose page cache holds this folio (<c>folio->mapping</c>), or null for anonymous memory.</summary>
     public Inode? Mapping { get; internal set; }
+
 
     /// <summary>Index in <see cref="Mapping"/>'s page cache, in units of the folio size (<c>folio->index</c>).</summary>
     public long Index { get; internal set; }
@@ -76,7 +117,12 @@ public sealed class Folio
     {
         int r = Interlocked.Decrement(ref _refCount);
         if (r == 0)
-            _allocator.Free(_data.Length);
+        {
+            if (Pgmap is not null)
+                Pgmap.FreeZoneDeviceFolio(this); // free_zone_device_folio
+            else
+                _allocator!.Free(_data.Length);
+        }
         else if (r < 0)
             throw new InvalidOperationException("folio_put underflow");
     }

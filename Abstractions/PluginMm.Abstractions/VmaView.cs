@@ -7,8 +7,9 @@ namespace PluginMm;
 public readonly struct VmaView
 {
     /// <summary>Creates a view.</summary>
-    public VmaView(ulong start, ulong end, VmFlags flags, long pgoff, Inode? file, int pageShift, PageAllocator allocator)
+    public VmaView(ulong start, ulong end, VmFlags flags, long pgoff, Inode? file, int pageShift, PageAllocator allocator, object? owner = null)
     {
+        Owner = owner;
         Start = start;
         End = end;
         Flags = flags;
@@ -38,6 +39,12 @@ public readonly struct VmaView
 
     /// <summary>The VMA's page size in bytes (<c>vma_kernel_pagesize</c>).</summary>
     public int PageSize => 1 << PageShift;
+
+    /// <summary>
+    /// The runtime's VMA this view shows (set where a hook calls back into the kernel model, as <c>migrate_to_ram</c>
+    /// does with <c>vmf-&gt;vma</c>), or null.
+    /// </summary>
+    public object? Owner { get; }
 
     /// <summary>The allocator this mm's folios come from.</summary>
     public PageAllocator Allocator { get; }

@@ -32,6 +32,13 @@ public enum PteFlags : uint
 
     /// <summary>All marker bits.</summary>
     MarkerMask = MarkerUffdWp | MarkerPoisoned | MarkerGuard,
+
+    /// <summary>A device-private entry (<c>SWP_DEVICE_READ/WRITE</c>): the page lives in device memory (see <c>Hmm.DevicePte</c>).</summary>
+    DevicePrivate = 1 << 12,
+    /// <summary>A migration entry (<c>SWP_MIGRATION_READ/WRITE</c>): the page is being migrated; it holds no reference.</summary>
+    Migration = 1 << 13,
+    /// <summary>A device-exclusive entry (<c>SWP_DEVICE_EXCLUSIVE</c>): a device has atomic access to the page.</summary>
+    DeviceExclusive = 1 << 14,
 }
 
 /// <summary>One page-table entry (<c>pte_t</c>): flags and, when present, the folio it maps (the entry owns one reference).</summary>

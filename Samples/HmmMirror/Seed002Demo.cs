@@ -67,8 +67,11 @@ public static class Seed002Demo
         return new Seed002Result(path, result, pages, correct, Interlocked.Read(ref served), dmirror.Stats, clock.Elapsed);
     }
 
-    /// <summary>The handler thread: read a fault, fill the page with its pattern, UFFDIO_COPY it; until the fd closes.</summary>
-    private static long ServeFaults(IUserfaultfd uffd, ulong regionStart)
+    /// <summary>
+    /// The handler thread: read a fault, fill the page with its pattern, UFFDIO_COPY it; until the fd closes.
+    /// <paramref name="live"/>, if given, counts the faults served as they happen.
+    /// </summary>
+    internal static long ServeFaults(IUserfaultfd uffd, ulong regionStart, System.Runtime.CompilerServices.StrongBox<long>? live = null)
     {
         var page = new byte[uffd.PageSize];
         long served = 0;
@@ -86,12 +89,16 @@ public static class Seed002Demo
                 page.AsSpan().Fill(PatternByte((int)((a - regionStart) / (ulong)uffd.PageSize)));
                 var c = uffd.Copy(a, page, UffdCopyMode.None);
                 if (c.Succeeded || c.Errno == Errno.EEXIST)
+                {
                     served++;
+                    if (live is not null)
+                        Interlocked.Increment(ref live.Value);
+                }
             }
         }
     }
 
-    private static void Check(Errno e, string what)
+    internal static void Check(Errno e, string what)
     {
         if (e != Errno.None)
             throw new InvalidOperationException($"{what} failed: {e}");

@@ -1,12 +1,15 @@
 using System.Buffers.Binary;
 using HmmMirror;
 using PluginMm.Runtime;
+using PluginMm.Hmm;
 
 namespace PluginMm.Hmm.Tests;
 
 /// <summary>
 /// What hmm-tests.c's fixtures and helpers give a test: a process (mm + task), dmirror devices, buffers of
-/// <see cref="Npages"/> pages (HMM_BUFFER_SIZE = 4 MiB) and the int-array initialisation the selftests use.
+/// <see cref="Npages"/> pages (HMM_BUFFER_SIZE = 4 MiB) and the int-array initialisation the selftests use. The fixture
+/// variant picks the devices' memory: hmm_device_private / hmm2_device_private (minors 0 and 1) or
+/// hmm_device_coherent / hmm2_device_coherent (minors 2 and 3).
 /// </summary>
 internal sealed class HmmFixture : IDisposable
 {
@@ -18,14 +21,30 @@ internal sealed class HmmFixture : IDisposable
     private readonly List<Dmirror> _open = new();
 
     public HmmFixture(DmirrorFaultPath path = DmirrorFaultPath.Mainline)
+        : this(MemoryDeviceType.Private, path)
     {
+    }
+
+    public HmmFixture(MemoryDeviceType variant, DmirrorFaultPath path = DmirrorFaultPath.Mainline)
+    {
+        Variant = variant;
         Kernel = new ModelKernel(PluginMm.Backends.MemoryTypeRegistry.All);
         Mm = Kernel.CreateMm();
         Task = Mm.CreateTask("hmm-tests");
-        Device0 = new DmirrorDevice(0, path);
-        Device1 = new DmirrorDevice(1, path);
+        int first = variant == MemoryDeviceType.Private ? 0 : 2;
+        Device0 = new DmirrorDevice(first, path, memoryType: variant);
+        Device1 = new DmirrorDevice(first + 1, path, memoryType: variant);
+        PrivateDevice0 = variant == MemoryDeviceType.Private ? Device0 : new DmirrorDevice(0, path);
         Fd = Open(Device0, Mm);
     }
+
+    /// <summary>The fixture variant's memory type (<c>hmm_is_coherent_type(variant->device_number)</c> when Coherent).</summary>
+    public MemoryDeviceType Variant { get; }
+
+    public bool IsCoherent => Variant == MemoryDeviceType.Coherent;
+
+    /// <summary>/dev/hmm_dmirror0, which a forked child opens (<c>hmm_open(0)</c>) whatever the variant.</summary>
+    public DmirrorDevice PrivateDevice0 { get; }
 
     public ModelKernel Kernel { get; }
     public Mm Mm { get; }

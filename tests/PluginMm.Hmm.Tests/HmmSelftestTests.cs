@@ -1,20 +1,24 @@
 using HmmMirror;
+using PluginMm.Hmm;
 using PluginMm.Runtime;
 using static PluginMm.Hmm.Tests.HmmFixture;
 
 namespace PluginMm.Hmm.Tests;
 
 /// <summary>
-/// Ports of tools/testing/selftests/mm/hmm-tests.c whose subject the model has (system memory; device-private memory,
-/// migration and exclusive access are not modelled). Each keeps the kernel test's name, set-up and assertions.
+/// Ports of tools/testing/selftests/mm/hmm-tests.c (Linux 6.18) about system memory, the snapshot and the double map,
+/// each in both fixture variants (device-private and device-coherent devices). Each keeps the kernel test's name,
+/// set-up and assertions. Migration and exclusive access: <see cref="HmmMigrateTests"/>.
 /// </summary>
 [TestClass]
 public sealed class HmmSelftestTests
 {
-    [TestMethod(DisplayName = "hmm open_close")]
-    public void OpenClose()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm open_close (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm open_close (hmm_device_coherent)")]
+    public void OpenClose(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         Assert.AreEqual(Errno.None, f.Device0.Open(f.Mm, out var fd));
         Assert.IsNotNull(fd);
         Assert.AreEqual(2, PluginMm.Runtime.Hmm.MmuNotifierSubscriptions.Of(f.Mm)!.Count, "each open inserts an interval notifier");
@@ -22,10 +26,12 @@ public sealed class HmmSelftestTests
         Assert.AreEqual(1, PluginMm.Runtime.Hmm.MmuNotifierSubscriptions.Of(f.Mm)!.Count, "close removes it");
     }
 
-    [TestMethod(DisplayName = "hmm anon_read")]
-    public void AnonRead()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_read (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_read (hmm_device_coherent)")]
+    public void AnonRead(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
         // Initialize buffer in system memory but leave the first two pages zero (pte_none and pfn_zero).
         int ints = (int)(Size / 4), skip = 2 * PageSize / 4;
@@ -43,10 +49,12 @@ public sealed class HmmSelftestTests
         AssertInts(mirror, ints, i => i < skip ? 0 : i, "device read");
     }
 
-    [TestMethod(DisplayName = "hmm anon_read_prot")]
-    public void AnonReadProt()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_read_prot (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_read_prot (hmm_device_coherent)")]
+    public void AnonReadProt(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
         int ints = (int)(Size / 4);
         CpuWrite(f.Task, ptr, Ints(ints, i => i));
@@ -59,10 +67,12 @@ public sealed class HmmSelftestTests
         AssertInts(mirror, ints, i => -i, "mirror untouched");
     }
 
-    [TestMethod(DisplayName = "hmm anon_write")]
-    public void AnonWrite()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_write (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_write (hmm_device_coherent)")]
+    public void AnonWrite(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
         int ints = (int)(Size / 4);
         var mirror = Ints(ints, i => i);
@@ -72,10 +82,12 @@ public sealed class HmmSelftestTests
         AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "what the device wrote");
     }
 
-    [TestMethod(DisplayName = "hmm anon_write_prot")]
-    public void AnonWriteProt()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_write_prot (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_write_prot (hmm_device_coherent)")]
+    public void AnonWriteProt(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         ulong ptr = f.MmapAnon(Size, Prot.Read);
         int ints = (int)(Size / 4);
         var mirror = new byte[Size];
@@ -94,19 +106,23 @@ public sealed class HmmSelftestTests
         AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "what the device wrote");
     }
 
-    [TestMethod(DisplayName = "hmm anon_write_child")]
-    public void AnonWriteChild() => WriteChild(MapFlags.Private, parentSeesChildWrite: false);
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_write_child (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_write_child (hmm_device_coherent)")]
+    public void AnonWriteChild(MemoryDeviceType variant) => WriteChild(variant, MapFlags.Private, parentSeesChildWrite: false);
 
-    [TestMethod(DisplayName = "hmm anon_write_child_shared")]
-    public void AnonWriteChildShared() => WriteChild(MapFlags.Shared, parentSeesChildWrite: true);
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_write_child_shared (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_write_child_shared (hmm_device_coherent)")]
+    public void AnonWriteChildShared(MemoryDeviceType variant) => WriteChild(variant, MapFlags.Shared, parentSeesChildWrite: true);
 
     /// <summary>
     /// anon_write_child / anon_write_child_shared: after fork the child mirrors its own mm and writes through the device;
     /// a private mapping is copied on write (the parent keeps its data), a shared one shows the child's write.
     /// </summary>
-    private static void WriteChild(MapFlags sharing, bool parentSeesChildWrite)
+    private static void WriteChild(MemoryDeviceType variant, MapFlags sharing, bool parentSeesChildWrite)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write, sharing);
         int ints = (int)(Size / 4);
         CpuWrite(f.Task, ptr, Ints(ints, i => i));
@@ -117,7 +133,7 @@ public sealed class HmmSelftestTests
         // Check that we see the parent's values.
         AssertInts(CpuRead(childTask, ptr, Size), ints, i => i, "child sees the parent's values");
         // The child process needs its own mirror to its own mm.
-        var childFd = f.Open(f.Device0, child);
+        var childFd = f.Open(f.PrivateDevice0, child); // hmm_open(0)
         Assert.AreEqual(Errno.None, Cmd(childFd, HmmDmirrorCommand.Write, ptr, Npages, mirror, childTask, out var cmd));
         Assert.AreEqual((ulong)Npages, cmd.CPages);
         Assert.AreEqual(1UL, cmd.Faults);
@@ -131,10 +147,12 @@ public sealed class HmmSelftestTests
             AssertInts(CpuRead(f.Task, ptr, Size), ints, i => i, "parent unchanged (CoW)");
     }
 
-    [TestMethod(DisplayName = "hmm anon_write_hugetlbfs")]
-    public void AnonWriteHugetlbfs()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_write_hugetlbfs (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_write_hugetlbfs (hmm_device_coherent)")]
+    public void AnonWriteHugetlbfs(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         const int huge = 2 << 20;
         ulong size = 2 * (ulong)huge;
         int npages = (int)(size / PageSize), ints = (int)(size / 4);
@@ -147,10 +165,12 @@ public sealed class HmmSelftestTests
         AssertInts(CpuRead(f.Task, ptr, size), ints, i => i, "what the device wrote");
     }
 
-    [TestMethod(DisplayName = "hmm compound")]
-    public void Compound()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm compound (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm compound (hmm_device_coherent)")]
+    public void Compound(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         const int huge = 2 << 20;
         int npages = huge / PageSize;
         Assert.AreEqual(Errno.None, f.Kernel.HugetlbfsCreate("hugetlb", huge, huge, out var file));
@@ -165,10 +185,12 @@ public sealed class HmmSelftestTests
         CollectionAssert.AreEqual(Enumerable.Repeat((byte)(DmirrorProt.Read | DmirrorProt.Pmd), npages).ToArray(), perm);
     }
 
-    [TestMethod(DisplayName = "hmm file_read")]
-    public void FileRead()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm file_read (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm file_read (hmm_device_coherent)")]
+    public void FileRead(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         int ints = (int)(Size / 4);
         Assert.AreEqual(Errno.None, f.Kernel.MemfdCreate("shmem", (long)Size, out var file));
         // Write initial contents of the file (the selftest's write(2), done through a writable mapping).
@@ -184,10 +206,12 @@ public sealed class HmmSelftestTests
         AssertInts(mirror, ints, i => i, "device read");
     }
 
-    [TestMethod(DisplayName = "hmm file_write")]
-    public void FileWrite()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm file_write (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm file_write (hmm_device_coherent)")]
+    public void FileWrite(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         int ints = (int)(Size / 4);
         Assert.AreEqual(Errno.None, f.Kernel.MemfdCreate("shmem", (long)Size, out var file));
         Assert.AreEqual(Errno.None, f.Mm.Mmap(0, Size, Prot.Read | Prot.Write, MapFlags.Shared, file, 0, out ulong ptr));
@@ -201,10 +225,12 @@ public sealed class HmmSelftestTests
         AssertInts(pread, ints, i => i, "pread");
     }
 
-    [TestMethod(DisplayName = "hmm anon_read_multiple")]
-    public void AnonReadMultiple()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_read_multiple (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_read_multiple (hmm_device_coherent)")]
+    public void AnonReadMultiple(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         int ints = (int)(Size / 4);
         for (int c = 0; c < 10; c++)
         {
@@ -220,10 +246,12 @@ public sealed class HmmSelftestTests
         Assert.AreEqual(0, f.Fd.DeviceEntries, "munmap erased every device entry");
     }
 
-    [TestMethod(DisplayName = "hmm anon_teardown")]
-    public void AnonTeardown()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm anon_teardown (hmm_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm anon_teardown (hmm_device_coherent)")]
+    public void AnonTeardown(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         int ints = (int)(Size / 4);
         int succeeded = 0;
         for (int c = 0; c < 10; c++)
@@ -250,64 +278,91 @@ public sealed class HmmSelftestTests
         Console.WriteLine($"{succeeded}/10 reads completed before the unmap");
     }
 
-    [TestMethod(DisplayName = "hmm snapshot")]
-    public void Snapshot()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm snapshot (hmm2_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm snapshot (hmm2_device_coherent)")]
+    public void Snapshot(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
+        using var f = new HmmFixture(variant);
         const int npages = 7;
         ulong size = npages * PageSize;
-        ulong ptr = f.MmapAnon(size, Prot.None);
-        // p[0] PROT_NONE; p[1] a hole; p[2] the zero page; p[3] read-only data; p[4] read-write data; p[5], p[6] never touched
-        // (in hmm-tests they are migrated to device 0 and 1: device-private memory is not modelled).
-        Assert.AreEqual(Errno.None, f.Mm.Munmap(ptr + PageSize, PageSize));
-        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 2 * PageSize, PageSize, Prot.Read));
-        Assert.AreEqual(0, IntAt(CpuRead(f.Task, ptr + 2 * PageSize, 4), 0));
-        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 3 * PageSize, PageSize, Prot.Read | Prot.Write));
-        CpuWrite(f.Task, ptr + 3 * PageSize, Ints(1, _ => 3));
-        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 3 * PageSize, PageSize, Prot.Read));
-        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr + 4 * PageSize, 3 * PageSize, Prot.Read | Prot.Write));
-        CpuWrite(f.Task, ptr + 4 * PageSize, Ints(1, _ => 4));
-
+        var fd0 = f.Fd;
         var fd1 = f.Open(f.Device1, f.Mm);
-        var perm = new byte[npages];
-        Assert.AreEqual(Errno.None, Cmd(fd1, HmmDmirrorCommand.Snapshot, ptr, npages, perm, f.Task, out var cmd));
+        ulong p = f.MmapAnon(size, Prot.None);
+        // Punch a hole after the first page address.
+        Assert.AreEqual(Errno.None, f.Mm.Munmap(p + PageSize, PageSize));
+        // Page 2 will be read-only zero page.
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(p + 2 * PageSize, PageSize, Prot.Read));
+        Assert.AreEqual(3, IntAt(CpuRead(f.Task, p + 2 * PageSize, 4), 0) + 3);
+        // Page 3 will be read-only.
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(p + 3 * PageSize, PageSize, Prot.Read | Prot.Write));
+        CpuWrite(f.Task, p + 3 * PageSize, Ints(1, _ => 3));
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(p + 3 * PageSize, PageSize, Prot.Read));
+        // Page 4-6 will be read-write.
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(p + 4 * PageSize, 3 * PageSize, Prot.Read | Prot.Write));
+        CpuWrite(f.Task, p + 4 * PageSize, Ints(1, _ => 3));
+        var mirror = new byte[size];
+        // Page 5 will be migrated to device 0.
+        Assert.AreEqual(Errno.None, Cmd(fd0, HmmDmirrorCommand.MigrateToDev, p + 5 * PageSize, 1, mirror, f.Task, out var cmd));
+        Assert.AreEqual(1UL, cmd.CPages);
+        // Page 6 will be migrated to device 1.
+        Assert.AreEqual(Errno.None, Cmd(fd1, HmmDmirrorCommand.MigrateToDev, p + 6 * PageSize, 1, mirror, f.Task, out cmd));
+        Assert.AreEqual(1UL, cmd.CPages);
+
+        // Simulate a device snapshotting CPU pagetables.
+        var m = new byte[npages];
+        Assert.AreEqual(Errno.None, Cmd(fd0, HmmDmirrorCommand.Snapshot, p, npages, m, f.Task, out cmd));
         Assert.AreEqual((ulong)npages, cmd.CPages);
-        CollectionAssert.AreEqual(new byte[]
+        Assert.AreEqual(DmirrorProt.Error, m[0]);
+        Assert.AreEqual(DmirrorProt.Error, m[1]);
+        Assert.AreEqual(DmirrorProt.Zero | DmirrorProt.Read, m[2]);
+        Assert.AreEqual(DmirrorProt.Read, m[3]);
+        Assert.AreEqual(DmirrorProt.Write, m[4]);
+        if (!f.IsCoherent)
         {
-            DmirrorProt.Error,
-            DmirrorProt.Error,
-            DmirrorProt.Zero | DmirrorProt.Read,
-            DmirrorProt.Read,
-            DmirrorProt.Write,
-            DmirrorProt.None,
-            DmirrorProt.None,
-        }, perm);
-        Assert.AreEqual(0, fd1.DeviceEntries, "a snapshot faults nothing and maps nothing");
+            Assert.AreEqual(DmirrorProt.DevPrivateLocal | DmirrorProt.Write, m[5]);
+            Assert.AreEqual(DmirrorProt.None, m[6]);
+        }
+        else
+        {
+            Assert.AreEqual(DmirrorProt.DevCoherentLocal | DmirrorProt.Write, m[5]);
+            Assert.AreEqual(DmirrorProt.DevCoherentRemote | DmirrorProt.Write, m[6]);
+        }
     }
 
-    [TestMethod(DisplayName = "hmm double_map")]
-    public void DoubleMap()
+    [TestMethod]
+    [DataRow(MemoryDeviceType.Private, DisplayName = "hmm double_map (hmm2_device_private)")]
+    [DataRow(MemoryDeviceType.Coherent, DisplayName = "hmm double_map (hmm2_device_coherent)")]
+    public void DoubleMap(MemoryDeviceType variant)
     {
-        using var f = new HmmFixture();
-        ulong ptr = f.MmapAnon(Size, Prot.Read | Prot.Write);
-        int ints = (int)(Size / 4);
-        CpuWrite(f.Task, ptr, Ints(ints, i => i));
-        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, Size, Prot.Read));
+        using var f = new HmmFixture(variant);
+        const int npages = 6;
+        ulong size = npages * PageSize;
+        int ints = (int)(size / 4);
+        var fd0 = f.Fd;
         var fd1 = f.Open(f.Device1, f.Mm);
-        foreach (var fd in new[] { f.Fd, fd1 })
+        ulong ptr = f.MmapAnon(size, Prot.Read | Prot.Write);
+        CpuWrite(f.Task, ptr, Ints(ints, i => i));
+        // Make region read-only.
+        Assert.AreEqual(Errno.None, f.Mm.Mprotect(ptr, size, Prot.Read));
+        foreach (var fd in new[] { fd0, fd1 })
         {
-            var mirror = new byte[Size];
-            Assert.AreEqual(Errno.None, Cmd(fd, HmmDmirrorCommand.Read, ptr, Npages, mirror, f.Task, out var cmd));
-            Assert.AreEqual((ulong)Npages, cmd.CPages);
+            // Simulate device 0, then device 1, reading system memory.
+            var mirror = new byte[size];
+            Assert.AreEqual(Errno.None, Cmd(fd, HmmDmirrorCommand.Read, ptr, npages, mirror, f.Task, out var cmd));
+            Assert.AreEqual((ulong)npages, cmd.CPages);
             Assert.AreEqual(1UL, cmd.Faults);
             AssertInts(mirror, ints, i => i, "device read");
         }
-        // Both mirrors hold the same pages; an unmap reaches both.
-        Assert.AreEqual(Npages, f.Fd.DeviceEntries);
-        Assert.AreEqual(Npages, fd1.DeviceEntries);
-        Assert.AreEqual(Errno.None, f.Mm.Munmap(ptr, Size));
-        Assert.AreEqual(0, f.Fd.DeviceEntries);
-        Assert.AreEqual(0, fd1.DeviceEntries);
+        // Migrate pages to device 1 and try to read from device 0.
+        var m1 = new byte[size];
+        Assert.AreEqual(Errno.None, Cmd(fd1, HmmDmirrorCommand.MigrateToDev, ptr, npages, m1, f.Task, out var mc));
+        Assert.AreEqual((ulong)npages, mc.CPages);
+        var m0 = new byte[size];
+        Assert.AreEqual(Errno.None, Cmd(fd0, HmmDmirrorCommand.Read, ptr, npages, m0, f.Task, out var rc));
+        Assert.AreEqual((ulong)npages, rc.CPages);
+        Assert.AreEqual(1UL, rc.Faults);
+        AssertInts(m0, ints, i => i, "what device 0 read");
     }
 
     [TestMethod(DisplayName = "hmm dmirror ioctl argument checks")]
@@ -325,7 +380,6 @@ public sealed class HmmSelftestTests
         Assert.AreEqual(Errno.EINVAL, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, mirror, f.Task), "addr + size wraps");
         cmd = new HmmDmirrorCmd { Addr = ptr, NPages = 1 };
         Assert.AreEqual(Errno.EINVAL, f.Fd.Ioctl((HmmDmirrorCommand)0x42, ref cmd, mirror, f.Task), "unknown command");
-        Assert.AreEqual(Errno.EOPNOTSUPP, f.Fd.Ioctl(HmmDmirrorCommand.MigrateToDev, ref cmd, mirror, f.Task), "device memory is not modelled");
         Assert.AreEqual(Errno.EFAULT, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, new byte[10], f.Task), "copy_to_user into a short buffer");
         Assert.AreEqual(Errno.EFAULT, f.Fd.Ioctl(HmmDmirrorCommand.Read, ref cmd, mirror.AsSpan(0, 0), f.Task));
     }

@@ -8,6 +8,7 @@ using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
 using PluginMm.Generators.CodeFixes;
 using PluginMm.Generators.Hmm;
+using static PluginMm.Hmm.Tests.PluginHarness;
 
 namespace PluginMm.Hmm.Tests;
 
@@ -22,15 +23,6 @@ public sealed class NotifierOpsGeneratorTests
     private const string Usings = "using PluginMm;\nusing PluginMm.Hmm;\n";
     private const string InvalidateOk = "    public static bool Invalidate(MmuIntervalNotifier interval, in MmuNotifierRangeView range, ulong curSeq) { interval.SetSeq(curSeq); Calls++; return true; }\n    public static int Calls;";
 
-    private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
-    {
-        var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        return tpa.Where(p => Path.GetFileName(p) is { } n && (n.StartsWith("System.", StringComparison.Ordinal) || n is "netstandard.dll" or "mscorlib.dll"))
-            .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
-            .Append(MetadataReference.CreateFromFile(typeof(MmuIntervalNotifierOpsAttribute).Assembly.Location))
-            .ToImmutableArray();
-    });
-
     private static string Driver(string members, string modifiers = "public static partial", string name = "\"mirror\"") =>
         Usings + $$"""
         namespace Sample;
@@ -42,24 +34,8 @@ public sealed class NotifierOpsGeneratorTests
         }
         """;
 
-    private static CSharpCompilation Compile(string source, bool allowUnsafe = true) =>
-        CSharpCompilation.Create("Sample.Driver",
-            new[] { CSharpSyntaxTree.ParseText(source, new CSharpParseOptions(LanguageVersion.Latest), path: "Source0.cs") },
-            s_references.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: allowUnsafe));
-
-    /// <summary>As a build: the generator, then the analyzer on the result.</summary>
-    private static (Compilation Output, ImmutableArray<Diagnostic> Pmm, GeneratorDriverRunResult Run) Build(Compilation input)
-    {
-        var driver = CSharpGeneratorDriver.Create(new NotifierOpsGenerator()).RunGeneratorsAndUpdateCompilation(input, out var output, out var generatorDiagnostics);
-        Assert.IsEmpty(generatorDiagnostics, "the generator itself reports nothing");
-        var pmm = output.WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new NotifierOpsAnalyzer()))
-            .GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();
-        return (output, pmm, driver.GetRunResult());
-    }
-
-    private static ImmutableArray<Diagnostic> Errors(Compilation c) =>
-        c.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToImmutableArray();
+    private static (Compilation Output, ImmutableArray<Diagnostic> Pmm, GeneratorDriverRunResult Run) Build(Compilation input) =>
+        PluginHarness.Build(input, new NotifierOpsGenerator(), new NotifierOpsAnalyzer());
 
     [TestMethod(DisplayName = "hmm plugin: a valid driver gets an ops table whose Invalidate pointer calls the hook")]
     public unsafe void GeneratesWorkingTable()
@@ -135,22 +111,11 @@ public sealed class NotifierOpsGeneratorTests
     [TestMethod(DisplayName = "hmm plugin: the PMM0011 code fix adds Invalidate; the fixed driver builds clean")]
     public async Task CodeFixAddsInvalidate()
     {
-        var source = Driver("    public static int Other;");
-        var workspace = new AdhocWorkspace();
-        var projectId = ProjectId.CreateNewId();
-        var solution = workspace.CurrentSolution.AddProject(ProjectInfo.Create(
-            projectId, VersionStamp.Create(), "Sample", "Sample.Driver", LanguageNames.CSharp,
-            compilationOptions: new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true),
-            parseOptions: new CSharpParseOptions(LanguageVersion.Latest), metadataReferences: s_references.Value));
-        var documentId = DocumentId.CreateNewId(projectId);
-        solution = solution.AddDocument(documentId, "Source0.cs", SourceText.From(source), filePath: "Source0.cs");
-        var document = solution.GetDocument(documentId)!;
+        var document = PluginHarness.Document(Driver("    public static int Other;"), out var documentId, out var projectId);
 
         var (_, pmm, _) = Build((await document.Project.GetCompilationAsync())!);
         var diagnostic = pmm.Single(d => d.Id == "PMM0011");
-        var provider = new AddInvalidateHookCodeFixProvider();
-        var actions = new List<CodeAction>();
-        await provider.RegisterCodeFixesAsync(new CodeFixContext(document, diagnostic, (a, _) => actions.Add(a), CancellationToken.None));
+        var actions = await Fixes(new AddInvalidateHookCodeFixProvider(), document, diagnostic);
         Assert.HasCount(1, actions);
         Assert.AreEqual("Add hook 'Invalidate'", actions[0].Title);
         var changed = (await actions[0].GetOperationsAsync(CancellationToken.None)).OfType<ApplyChangesOperation>().Single().ChangedSolution;
@@ -176,9 +141,7 @@ public sealed class NotifierOpsGeneratorTests
     [TestMethod(DisplayName = "hmm plugin: PMM0011-PMM0013 have help pages and release-tracking rows")]
     public void DocsExist()
     {
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "PluginMm.sln")))
-            root = Path.GetDirectoryName(root) ?? throw new AssertFailedException("repository root not found");
+        string root = RepoRoot();
         string releases = File.ReadAllText(Path.Combine(root, "Generators", "PluginMm.Generators", "AnalyzerReleases.Unshipped.md"));
         string index = File.ReadAllText(Path.Combine(root, "docs", "diagnostics", "README.md"));
         foreach (var d in new NotifierOpsAnalyzer().SupportedDiagnostics)

@@ -287,3 +287,48 @@ public sealed class UserfaultfdMinorTests
             Assert.AreEqual(0, Interlocked.Read(ref continued), "no message: handle_userfault returned SIGBUS");
     }
 }
+
+/// <summary>
+/// The lock-drop series' <c>userfaultfd_timeout</c> (hmm-tests.c, "selftests/mm: add HMM tests for mmap lock-dropping
+/// faults"): 4 anonymous pages registered MISSING and no handler; a thread closes the userfaultfd after 1.5 s while
+/// HMM_DMIRROR_READ_UNLOCKED_TIMEOUT (HMM_RANGE_DEFAULT_TIMEOUT = 1 s) sleeps in <c>handle_userfault</c>.
+/// </summary>
+/// <remarks>
+/// The series' v7 text asserts -EBUSY: v7's <c>hmm_range_fault_unlocked_timeout</c> fixes the deadline at entry, so the
+/// fault that the close unblocks after 1.5 s finds it passed. v8, which <see cref="HmmFaults.HmmRangeFaultUnlockedTimeout"/>
+/// models, restarts the deadline after a lock-dropping fault ("the fault handler made progress"): the refault, no longer
+/// registered, maps a zero page and the read succeeds. The port runs the scenario and asserts the v8 outcome, plus that
+/// the call really slept past the timeout (until the close).
+/// </remarks>
+[TestClass]
+public sealed class UserfaultfdTimeoutTests
+{
+    [TestMethod(DisplayName = "hmm userfaultfd_timeout")]
+    public void UserfaultfdTimeout()
+    {
+        using var f = new HmmFixture();
+        const int npages = 4;
+        ulong size = npages * PageSize;
+        Assert.AreEqual(Errno.None, f.Mm.Userfaultfd(0, out var uffd));
+        Assert.IsTrue(uffd!.Api(PluginMm.Userfaultfd.Uapi.UFFD_API, 0, out _, out _).Succeeded);
+        ulong ptr = f.MmapAnon(size, Prot.Read | Prot.Write);
+        Assert.IsTrue(uffd.Register(ptr, size, UffdModes.Missing, out _).Succeeded);
+        var closer = new Thread(() =>
+        {
+            Thread.Sleep(1500); // close_args.delay_us = 1500 * 1000
+            uffd.Dispose();
+        }) { IsBackground = true };
+        closer.Start();
+        var mirror = new byte[size];
+        mirror.AsSpan().Fill(0xEE);
+        long t0 = Environment.TickCount64;
+        var ret = Cmd(f.Fd, HmmDmirrorCommand.ReadUnlockedTimeout, ptr, npages, mirror, f.Task, out var cmd);
+        long elapsed = Environment.TickCount64 - t0;
+        Assert.IsTrue(closer.Join(TimeSpan.FromSeconds(30)));
+        Assert.IsGreaterThanOrEqualTo(HmmFaults.RangeDefaultTimeoutMs, elapsed, "the read slept in handle_userfault until the close, past the 1 s timeout");
+        // v8: the lock drop restarted the deadline; v7 (the selftest's text) would return -EBUSY here.
+        Assert.AreEqual(Errno.None, ret);
+        Assert.AreEqual((ulong)npages, cmd.CPages);
+        Assert.AreEqual(-1, mirror.AsSpan().IndexOfAnyExcept((byte)0), "the unregistered refault mapped zero pages");
+    }
+}

@@ -41,4 +41,16 @@ public static class DiagnosticIds
 
     /// <summary>An <c>[MmuIntervalNotifierOps]</c> class cannot carry its generated ops table.</summary>
     public const string NotifierOpsCannotCarryGeneratedCode = "PMM0013";
+
+    /// <summary>A <c>[DevPagemapOps]</c> class (a ZONE_DEVICE page map's ops) lacks a hook its memory types require.</summary>
+    public const string MissingDevPagemapHook = "PMM0030";
+
+    /// <summary>A <c>[DevPagemapOps]</c> hook has the wrong signature.</summary>
+    public const string DevPagemapHookSignatureMismatch = "PMM0031";
+
+    /// <summary>A <c>[DevPagemapOps]</c> class cannot carry its generated ops table.</summary>
+    public const string DevPagemapOpsCannotCarryGeneratedCode = "PMM0032";
+
+    /// <summary>A <c>[DevPagemapOps]</c> hook that can never be called (MigrateToRam on device-coherent-only memory).</summary>
+    public const string UnreachableDevPagemapHook = "PMM0033";
 }

@@ -198,11 +198,31 @@ public static class HmmFaults
                 }
                 if (!pte.IsPresent)
                 {
-                    // A non-swap entry the walk does not know (poison, guard marker): an error if the page is wanted.
-                    if (NeedFault(range, range.HmmPfns[i], 0) != 0)
-                        return Errno.EFAULT;
-                    Set(range, i, 0, null);
-                    continue;
+                    // Device-private pages of the caller's device are reported, not faulted.
+                    if (DevicePte.IsDevicePrivate(pte) && range.DevPrivateOwner is not null
+                        && ReferenceEquals(pte.Folio!.Pgmap!.Owner, range.DevPrivateOwner))
+                    {
+                        Set(range, i, HmmPfn.Valid | (DevicePte.IsWritableEntry(pte) ? HmmPfn.Write : 0), pte.Folio);
+                        continue;
+                    }
+                    int needed = NeedFault(range, range.HmmPfns[i], 0);
+                    if (needed == 0)
+                    {
+                        Set(range, i, 0, null);
+                        continue;
+                    }
+                    // Another device's private page or a device-exclusive entry: fault it back to the CPU.
+                    if (DevicePte.IsDevicePrivate(pte) || DevicePte.IsDeviceExclusive(pte))
+                        return VmaFault(range, vma, addr, tableEnd, needed, ref last, task, mode, ref locked);
+                    if (DevicePte.IsMigration(pte))
+                    {
+                        // migration_entry_wait, then -EBUSY: the walk restarts at this page.
+                        last = addr;
+                        DeviceFault.TryHandle(vma, addr, 0, out _);
+                        return Errno.EBUSY;
+                    }
+                    // Anything else (poison, guard marker): an error, as the page is wanted.
+                    return Errno.EFAULT;
                 }
                 ulong cpuFlags = HmmPfn.Valid | (pte.IsWritable ? HmmPfn.Write : 0);
                 int req = NeedFault(range, range.HmmPfns[i], cpuFlags);

@@ -99,7 +99,10 @@ public sealed class HmmRange
     /// <summary><c>pfn_flags_mask</c>: which request bits of each <see cref="HmmPfns"/> entry count.</summary>
     public ulong PfnFlagsMask { get; set; }
 
-    /// <summary><c>dev_private_owner</c> (device-private memory is not modelled; kept for the contract).</summary>
+    /// <summary>
+    /// <c>dev_private_owner</c>: device-private pages whose page map has this owner are reported (VALID, WRITE if the entry
+    /// is writable, <see cref="Pages"/> = the device page) instead of being faulted back to system memory.
+    /// </summary>
     public object? DevPrivateOwner { get; set; }
 
     /// <summary>Pages in the range.</summary>

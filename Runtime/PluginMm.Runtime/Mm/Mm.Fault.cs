@@ -37,7 +37,12 @@ public sealed partial class Mm
         if (orig.IsNone)
             return DoPteMissing(vma, ref vmf, table, orig, task);
         if (!orig.IsPresent)
+        {
+            // do_swap_page's non-swap entries: device-private (migrate_to_ram), migration (wait), device-exclusive (restore).
+            if (Hmm.DeviceFault.TryHandle(vma, address, flags, out var deviceRet))
+                return deviceRet;
             return HandlePteMarker(vma, ref vmf, table, orig, task);
+        }
 
         bool write = (flags & FaultFlags.Write) != 0;
         lock (table.Ptl)

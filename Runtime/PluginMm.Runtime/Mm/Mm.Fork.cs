@@ -59,8 +59,19 @@ public sealed partial class Mm
                     }
                     else
                     {
-                        if (!p.IsZeroPage)
+                        // copy_nonpresent_pte: a device-exclusive entry is first restored to the present entry and copied as one.
+                        if (Hmm.DevicePte.IsDeviceExclusive(p))
+                        {
+                            p = Hmm.DeviceFault.RestoredExclusivePte(st.src, p.Folio!, in p);
+                            c = p;
+                        }
+                        // A migration entry holds no reference (the migration owns the page); everything else takes one.
+                        if (!p.IsZeroPage && !Hmm.DevicePte.IsMigration(p))
                             p.Folio!.Get();
+                        if (Hmm.DevicePte.IsMigration(p))
+                            Hmm.DeviceRmap.AddMigrationCopy(p.Folio!, st.child, a); // remove_migration_ptes must find the copy
+                        else if (p.Folio is { IsZoneDevice: true } device)
+                            Hmm.DeviceRmap.Add(device, st.child, a);
                         if (st.cow && p.IsWritable)
                         {
                             p.Flags &= ~PteFlags.Writable; // copy_present_pte: wrprotect the parent too

@@ -78,8 +78,8 @@ public sealed partial class Mm
                     for (ulong a = s; a < e; a += st)
                     {
                         ref Pte p = ref t[a];
-                        if (p.IsPresent)
-                            p.Flags &= ~PteFlags.Writable;
+                        if (p.IsPresent || Hmm.DevicePte.IsDeviceOrMigration(p))
+                            p.Flags &= ~PteFlags.Writable; // non-present: make_readable_{device_private,migration}_entry
                     }
                 }
             });

@@ -43,6 +43,14 @@ public sealed partial class Mm
                                     p.Flags |= PteFlags.Writable;
                             }
                         }
+                        else if (Hmm.DevicePte.IsDevicePrivate(p) || Hmm.DevicePte.IsMigration(p))
+                        {
+                            // change_pte_range on a device-private or migration entry: readable, and the swp uffd-wp bit.
+                            if (st.wp)
+                                p.Flags = (p.Flags | PteFlags.UffdWp) & ~PteFlags.Writable;
+                            else
+                                p.Flags &= ~PteFlags.UffdWp;
+                        }
                         else if (p.IsNone)
                         {
                             if (st.markers)

@@ -29,6 +29,10 @@ public sealed partial class Mm
                     var old = t.Clear(a);
                     if (!st.drop && (old.Flags & PteFlags.UffdWp) != 0 && !st.vma.IsAnonymous && st.vma.UffdWp)
                         t.Set(a, new Pte { Flags = PteFlags.MarkerUffdWp }); // file zaps keep the WP state as a marker
+                    if (Hmm.DevicePte.IsMigration(old))
+                        continue; // a migration entry holds no reference: the migration owns the page
+                    if (old.Folio is { IsZoneDevice: true } device)
+                        Hmm.DeviceRmap.Remove(device, st.vma.Mm, a);
                     if (!old.IsZeroPage)
                         old.Folio?.Put();
                 }
