@@ -30,6 +30,7 @@ public sealed class ModelKernel
         Allocator = options.Allocator ?? new PageAllocator();
         UnprivilegedUserfaultfd = options.UnprivilegedUserfaultfd;
         FaultAroundPages = Math.Clamp(options.FaultAroundPages, 1, PteTable.Entries);
+        UffdRangeFloor = options.UffdRangeFloor;
         foreach (var t in registry)
         {
             if (t.Backing == Backing.Anonymous && AnonymousType is null)
@@ -66,6 +67,9 @@ public sealed class ModelKernel
 
     /// <summary>sysctl <c>vm.unprivileged_userfaultfd</c>.</summary>
     public bool UnprivilegedUserfaultfd { get; set; }
+
+    /// <summary>The lowest start a userfaultfd range may have (<see cref="ModelOptions.UffdRangeFloor"/>).</summary>
+    public ulong UffdRangeFloor { get; }
 
     /// <summary>Fault-around window in pages (1 = off).</summary>
     public int FaultAroundPages { get; }

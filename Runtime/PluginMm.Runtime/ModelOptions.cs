@@ -16,4 +16,11 @@ public sealed class ModelOptions
     /// <c>fault_around_bytes / PAGE_SIZE</c> (default 16). 1 disables fault-around. See <see cref="Mm.DoFaultAround"/>.
     /// </summary>
     public int FaultAroundPages { get; init; } = 16;
+
+    /// <summary>
+    /// The lowest address a userfaultfd range may start at (<c>validate_unaligned_range</c>, fs/userfaultfd.c). Default 0:
+    /// this machine's kernel (6.18) has no floor since "userfaultfd: allow registration of ranges below mmap_min_addr";
+    /// older kernels refused <c>start &lt; mmap_min_addr</c> (set 0x10000, the usual <c>vm.mmap_min_addr</c>, to model them).
+    /// </summary>
+    public ulong UffdRangeFloor { get; init; }
 }

@@ -35,6 +35,18 @@ public sealed class FidelityRangeTests
         Assert.AreEqual(Errno.None, env.Uffd.Wake(0, 0x1000).Errno, "WAKE at address 0 passes validate_range on this kernel");
     }
 
+    [TestMethod(DisplayName = "validate_range: the floor an older kernel had is an option (ModelOptions.UffdRangeFloor)")]
+    public void FloorOption()
+    {
+        var k = new ModelKernel(PluginMm.Backends.MemoryTypeRegistry.All, new ModelOptions { UffdRangeFloor = 0x10000 });
+        var mm = k.CreateMm();
+        Assert.AreEqual(Errno.None, mm.Userfaultfd(Uapi.O_NONBLOCK, out var uffd));
+        Assert.IsTrue(uffd!.Api(Uapi.UFFD_API, 0, out _, out _).Succeeded);
+        Assert.AreEqual(Errno.EINVAL, uffd.Wake(0x1000, 0x1000).Errno, "below the configured floor");
+        Assert.AreEqual(Errno.None, uffd.Wake(0x10000, 0x1000).Errno);
+        Assert.AreEqual(0UL, new ModelOptions().UffdRangeFloor, "default: this kernel (no floor)");
+    }
+
     [TestMethod(DisplayName = "madvise: a length that wraps when page-aligned is EINVAL (len_in && !len)")]
     [DataRow(Advice.DontNeed)]
     [DataRow(Advice.Remove)]

@@ -131,8 +131,8 @@ public sealed unsafe class FidelityUffdTests
     public void MoveChecksDestinationBeforeHole()
     {
         using var env = new UffdTestEnv("anon", nrPages: 2, features: UffdFeatures.Move);
-        env.RegisterDst(UffdModes.Missing);
         Assert.AreEqual(AccessResult.Ok, env.Main.WriteUInt64(env.Dst, 7), "populate the destination");
+        env.RegisterDst(UffdModes.Missing);
         // A fresh source far from anything mapped before: no page table at all.
         Assert.AreEqual(Errno.None, env.Mm.Mmap(0, 4UL << 20, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous, null, 0, out var far));
         ulong src = (far + (2UL << 20) - 1) & ~((2UL << 20) - 1);
@@ -156,7 +156,9 @@ public sealed unsafe class FidelityUffdTests
         env.RegisterDst(UffdModes.Missing);
         ulong to = 0;
         Errno e = Errno.None;
-        var th = env.Mm.CreateTask("mremap").RunChecked(_ => e = env.Mm.Mremap(env.Dst, env.Bytes, env.Bytes, MremapFlags.MayMove, 0, out to));
+        Assert.AreEqual(Errno.None, env.Mm.Mmap(0, env.Bytes, Prot.Read, MapFlags.Private | MapFlags.Anonymous, null, 0, out var scratch));
+        var th = env.Mm.CreateTask("mremap").RunChecked(_ =>
+            e = env.Mm.Mremap(env.Dst, env.Bytes, env.Bytes, MremapFlags.MayMove | MremapFlags.Fixed, scratch, out to));
         var msgs = DrainEvents(env.Uffd, th);
         Threads.JoinOrFail(th, "mremap");
         Assert.AreEqual(Errno.None, e);
@@ -253,6 +255,8 @@ public sealed unsafe class FidelityUffdTests
         Assert.AreEqual(Errno.None, mm.Userfaultfd(Uapi.UFFD_USER_MODE_ONLY, out var u));
         Assert.IsTrue(u!.Api(Uapi.UFFD_API, 0, out _, out _).Succeeded);
         var r = u.Register(mem, 2 * Folio.BasePageSize, mode, out _);
+        if (r.Succeeded)
+            u.Dispose(); // (old model) nothing serves the range: unregister it so the access below cannot block
         Assert.AreEqual(Errno.EINVAL, r.Errno, "COPY would have no filemap hook to call");
         Assert.AreEqual(AccessResult.Ok, mm.CreateTask().WriteUInt64(mem, 1), "the memory stays usable");
     }

@@ -93,7 +93,13 @@ public sealed partial class UserfaultfdCtx
         var pt = Mm.PageTable;
         var st = pt.Lookup(srcAddr);
         if (st is null)
-            return allowSrcHoles ? Errno.None : Errno.ENOENT; // src pmd none
+        {
+            // move_pages: a source pmd that is none is ENOENT, unless ALLOW_SRC_HOLES, where the source table is allocated
+            // (__pte_alloc) and move_pages_pte still refuses a populated destination (EEXIST) before the hole counts as moved.
+            if (!allowSrcHoles)
+                return Errno.ENOENT;
+            st = pt.Alloc(srcAddr);
+        }
         var dt = pt.Alloc(dstAddr);
         bool srcFirst = srcAddr / PteTable.Span <= dstAddr / PteTable.Span;
         var first = srcFirst ? st : dt;

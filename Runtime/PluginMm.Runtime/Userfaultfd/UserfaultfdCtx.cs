@@ -10,9 +10,6 @@ namespace PluginMm.Runtime;
 /// </summary>
 public sealed partial class UserfaultfdCtx : IUserfaultfd
 {
-    /// <summary><c>mmap_min_addr</c> (default 64 KiB): ranges below it are invalid.</summary>
-    public const ulong MmapMinAddr = 0x10000;
-
     /// <summary>
     /// The features this model supports (what UFFDIO_API reports as available): every feature bit of the mainline uapi
     /// (write-protect with markers and WP_UNPOPULATED / WP_ASYNC, POISON, MOVE and the four non-cooperative events in
