@@ -144,7 +144,21 @@ public sealed class ModelTask
                     break;
                 }
                 Faults++;
-                var ret = mm.HandleMmFault(vma, a, flags, this);
+                VmFaultResult ret;
+                try
+                {
+                    ret = mm.HandleMmFault(vma, a, flags, this);
+                }
+                catch (Exception e) when (e is not ThreadInterruptedException)
+                {
+                    // A backend hook threw (a bug in the memory type, the model's oops): contain it. The task gets SIGBUS,
+                    // the exception is reported on the kernel, and the mmap lock is released if this thread still holds
+                    // it (handle_userfault may already have dropped it), so later writers do not hang.
+                    if (mm.MmapLock.IsReadLockHeld)
+                        mm.MmapLock.ExitReadLock();
+                    mm.Kernel.ReportHookException(e);
+                    return AccessResult.SigBus;
+                }
                 if ((ret & VmFaultResult.Retry) != 0)
                 {
                     if ((flags & FaultFlags.RetryNoWait) != 0)

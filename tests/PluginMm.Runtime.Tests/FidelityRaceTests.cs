@@ -1,0 +1,103 @@
+using PluginMm.Backends;
+using PluginMm.Runtime.Tests.Support;
+using PluginMm.Userfaultfd;
+
+namespace PluginMm.Runtime.Tests;
+
+/// <summary>
+/// Issue 11 part 3: races found by reading the model against the kernel. Each test forces its interleaving with a lock
+/// held by the test or a blocking backend hook (no sleeps), and failed on the model before the fix.
+/// </summary>
+[TestClass]
+public sealed unsafe class FidelityRaceTests
+{
+    /// <summary>
+    /// The kernel's first copy in <c>mfill_atomic_pte_copy</c> runs with page faults disabled and takes no lock on the
+    /// source mm, so a COPY whose source is in another process never waits for that process's mmap lock while it holds the
+    /// destination's. The model took a blocking read lock on the source mm under the destination's read lock: with a writer
+    /// on the source mm that in turn wants the destination's lock, both hang. Forced here: the test holds the source mm's
+    /// write lock, waits until the COPY queues for it, and then must be able to take the destination mm's write lock.
+    /// </summary>
+    [TestMethod(DisplayName = "race: cross-mm COPY waits for the source mm without holding the destination's mmap lock")]
+    public void CrossMmCopyDoesNotHoldDestinationLock()
+    {
+        using var env = new UffdTestEnv("anon", nrPages: 1);
+        env.RegisterDst(UffdModes.Missing);
+        var smm = env.Kernel.CreateMm();
+        Assert.AreEqual(Errno.None, smm.Mmap(0, Folio.BasePageSize, Prot.Read | Prot.Write, MapFlags.Private | MapFlags.Anonymous, null, 0, out var src));
+        var handler = smm.CreateTask("handler");
+        var data = env.Expected(0);
+        Assert.AreEqual(AccessResult.Ok, handler.Write(src, data));
+
+        UffdioResult result = default;
+        Thread copier;
+        smm.MmapLock.EnterWriteLock();
+        bool dstLockFree;
+        try
+        {
+            copier = new Thread(() => result = env.Uffd.Copy(handler, env.Dst, src, Folio.BasePageSize, UffdCopyMode.None)) { IsBackground = true };
+            copier.Start();
+            Threads.WaitUntil(() => smm.MmapLock.WaitingReadCount > 0, "the COPY waits for the source mm's lock");
+            dstLockFree = env.Mm.MmapLock.TryEnterWriteLock(0);
+            if (dstLockFree)
+                env.Mm.MmapLock.ExitWriteLock();
+        }
+        finally { smm.MmapLock.ExitWriteLock(); }
+        Threads.JoinOrFail(copier, "COPY");
+        Assert.IsTrue(dstLockFree, "the COPY held the destination mm's mmap lock while waiting for the source mm's (lock-order deadlock)");
+        Assert.AreEqual(Errno.None, result.Errno, result.ToString());
+        var (r, got) = env.ReadPage(env.Main, env.Dst, 0);
+        Assert.AreEqual(AccessResult.Ok, r);
+        CollectionAssert.AreEqual(data, got);
+    }
+
+    private sealed class HookFailure : Exception
+    {
+        public HookFailure() : base("backend hook failed on purpose") { }
+    }
+
+    private static VmFaultResult ThrowingFault(ref VmFault vmf) => throw new HookFailure();
+
+    private static MemoryTypeOps Throwing() => new(
+        "throwing", Backing.PageCache, UffdModes.Missing | UffdModes.Minor,
+        new VmOperations(&ThrowingFault),
+        new VmUffdOps(&Shmem.CanUserfault, &Shmem.GetFolioNoAlloc, &Shmem.AllocFolio, &Shmem.FilemapAdd, &Shmem.FilemapRemove));
+
+    /// <summary>
+    /// A backend hook that throws inside the fault path: the faulting task gets SIGBUS, the exception is reported on the
+    /// kernel (<see cref="ModelKernel.HookExceptions"/>), the mmap lock is released (a later munmap from another task
+    /// completes), and the CoW folio allocated before <c>-&gt;fault</c> is freed. The model let the exception escape with
+    /// the mmap read lock held, so every later mmap-lock writer hung.
+    /// </summary>
+    [TestMethod(DisplayName = "a throwing Fault hook: SIGBUS, reported, locks released, nothing leaked")]
+    [DataRow(true, false)]
+    [DataRow(false, false)]
+    [DataRow(false, true)]
+    public void ThrowingHookIsContained(bool shared, bool write)
+    {
+        var alloc = new PageAllocator();
+        var k = new ModelKernel([Anonymous.Ops, Throwing()], new ModelOptions { Allocator = alloc });
+        var mm = k.CreateMm();
+        Assert.AreEqual(Errno.None, k.MemfdCreate("throwing", 2 * Folio.BasePageSize, out var f));
+        Assert.AreEqual(Errno.None, mm.Mmap(0, 2 * Folio.BasePageSize, Prot.Read | Prot.Write, shared ? MapFlags.Shared : MapFlags.Private, f, 0, out var mem));
+        var t = mm.CreateTask("faulter");
+        AccessResult r = AccessResult.Ok;
+        Exception? escaped = null;
+        var th = new Thread(() =>
+        {
+            try { r = write ? t.WriteUInt64(mem, 1) : t.ReadUInt64(mem, out _); }
+            catch (Exception e) { escaped = e; }
+        }) { IsBackground = true };
+        th.Start();
+        Threads.JoinOrFail(th, "faulting task");
+        Assert.IsNull(escaped, $"the hook's exception escaped the fault path: {escaped}");
+        Assert.AreEqual(AccessResult.SigBus, r);
+        Assert.IsTrue(k.HookExceptions.Any(e => e is HookFailure), "the exception is reported");
+        Errno unmapped = Errno.EINVAL;
+        var other = mm.CreateTask("munmap").RunChecked(_ => unmapped = mm.Munmap(mem, 2 * Folio.BasePageSize));
+        Threads.JoinOrFail(other, "munmap after the failed fault (mmap lock left held?)");
+        Assert.AreEqual(Errno.None, unmapped);
+        f!.Release();
+        Assert.AreEqual(0, alloc.LivePages, "no folio leaked");
+    }
+}
