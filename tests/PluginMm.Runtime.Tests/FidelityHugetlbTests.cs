@@ -76,3 +76,67 @@ public sealed class FidelityHugetlbTests
         Assert.IsTrue(v.UffdMissing, "still registered");
     }
 }
+
+/// <summary>
+/// Issue 11 part 2: zapping file ranges keeps uffd-wp as a marker (mm/memory.c <c>zap_install_uffd_wp_if_needed</c>;
+/// mm/hugetlb.c <c>__unmap_hugepage_range</c> "leave a uffd-wp pte marker") and, on hugetlb, clears poison markers. Fuzzer:
+/// summary-before_page_uffd-wp_shmem.case, summary-before_page_uffd-wp_hugetlb.case, access_outcome_hugetlb.case.
+/// </summary>
+[TestClass]
+public sealed class FidelityZapTests
+{
+    [TestMethod(DisplayName = "zap: MADV_REMOVE / hole punch of a uffd-wp protected page leaves a uffd-wp marker")]
+    [DataRow("shmem", true)]
+    [DataRow("shmem", false)]
+    [DataRow("hugetlb", true)]
+    [DataRow("hugetlb", false)]
+    public void RemoveKeepsUffdWpMarker(string mem, bool viaMadvise)
+    {
+        using var env = new UffdTestEnv(mem, nrPages: 2, features: UffdFeatures.WpHugetlbfsShmem | MemConfig.Get(mem).MissingFeature);
+        env.RegisterDst(UffdModes.Missing | UffdModes.Wp);
+        Assert.IsTrue(env.Uffd.Copy(env.Dst, env.SrcPage(0), UffdCopyMode.Wp).Succeeded);
+        Assert.AreEqual(PagemapFlags.UffdWp | PagemapFlags.Present, env.Mm.Pagemap(env.Dst) & (PagemapFlags.UffdWp | PagemapFlags.Present));
+        var e = viaMadvise ? env.Mm.Madvise(env.Dst, (ulong)env.PageSize, Advice.Remove) : env.DstFile!.PunchHole(0, env.PageSize);
+        Assert.AreEqual(Errno.None, e);
+        Assert.AreEqual(PagemapFlags.UffdWp, env.Mm.Pagemap(env.Dst), "not present, still uffd-wp (a marker)");
+    }
+
+    [TestMethod(DisplayName = "zap: a hugetlb hole punch clears a poison marker")]
+    [DataRow("hugetlb")]
+    [DataRow("hugetlb-private")]
+    public void HugetlbPunchClearsPoison(string mem)
+    {
+        using var env = new UffdTestEnv(mem, nrPages: 2, features: UffdFeatures.Poison | UffdFeatures.MissingHugetlbfs);
+        env.RegisterDst(UffdModes.Missing);
+        Assert.IsTrue(env.Uffd.Poison(env.Dst, (ulong)env.PageSize, UffdPoisonMode.None).Succeeded);
+        Assert.AreEqual(Errno.EEXIST, env.Uffd.Poison(env.Dst, (ulong)env.PageSize, UffdPoisonMode.None).Errno, "poisoned");
+        Assert.AreEqual(Errno.None, env.DstFile!.PunchHole(0, env.PageSize));
+        var again = env.Uffd.Poison(env.Dst, (ulong)env.PageSize, UffdPoisonMode.None);
+        Assert.AreEqual(Errno.None, again.Errno, "the punch cleared the marker: the entry is none again");
+    }
+}
+
+/// <summary>
+/// Issue 11 part 2: this kernel livelocks a hugetlb write after a WP range is re-registered MINOR (the uffd-wp bits stay;
+/// <c>hugetlb_wp</c> returns 0 for a uffd-wp entry and <c>hugetlb_fault</c> only resolves it in a WP-registered VMA). The
+/// model does what the kernel does — the page stays protected — and reports <see cref="AccessResult.KernelLivelock"/>
+/// instead of spinning; the model used to make the page writable.
+/// </summary>
+[TestClass]
+public sealed class FidelityHugetlbLivelockTests
+{
+    [TestMethod(DisplayName = "hugetlb: write after WP → MINOR re-registration is the named kernel livelock, not a spin")]
+    public void WpThenMinorWriteIsLivelock()
+    {
+        using var env = new UffdTestEnv("hugetlb", nrPages: 1, features: UffdFeatures.WpHugetlbfsShmem | UffdFeatures.MinorHugetlbfs);
+        Assert.AreEqual(AccessResult.Ok, env.Main.WriteUInt64(env.Dst, 1), "populate");
+        env.RegisterDst(UffdModes.Wp);
+        Assert.IsTrue(env.Uffd.WriteProtect(env.Dst, env.Bytes, UffdWriteProtectMode.Wp).Succeeded);
+        env.RegisterDst(UffdModes.Minor);
+        Assert.AreEqual(AccessResult.KernelLivelock, env.Main.WriteUInt64(env.Dst, 2));
+        Assert.AreEqual(PagemapFlags.UffdWp, env.Mm.Pagemap(env.Dst) & PagemapFlags.UffdWp, "the bit stays, as on the kernel");
+        Assert.AreEqual(AccessResult.Ok, env.Main.ReadUInt64(env.Dst, out var v));
+        Assert.AreEqual(1UL, v, "the write did not happen");
+        Assert.IsFalse(env.Mm.MmapLock.IsReadLockHeld);
+    }
+}
