@@ -100,4 +100,69 @@ public sealed unsafe class FidelityRaceTests
         f!.Release();
         Assert.AreEqual(0, alloc.LivePages, "no folio leaked");
     }
+
+    private static readonly ManualResetEventSlim s_allocReached = new(false), s_allocGate = new(true);
+
+    private static Folio? GatedAlloc(in VmaView vma, ulong address)
+    {
+        s_allocReached.Set();
+        s_allocGate.Wait();
+        return Shmem.AllocFolio(in vma, address);
+    }
+
+    private static MemoryTypeOps Gated() => new(
+        "gated", Backing.PageCache, UffdModes.Missing | UffdModes.Minor | UffdModes.Wp,
+        new VmOperations(&Shmem.Fault),
+        new VmUffdOps(&Shmem.CanUserfault, &Shmem.GetFolioNoAlloc, &GatedAlloc, &Shmem.FilemapAdd, &Shmem.FilemapRemove));
+
+    /// <summary>
+    /// <c>mmap_changing</c> without <c>map_changing_lock</c>: a COPY that checked <c>mmap_changing</c> before MADV_DONTNEED
+    /// raised it could still be in flight when the handler read the REMOVE event and the zap ran, and land after the zap.
+    /// With the lock (fs/userfaultfd.c <c>userfaultfd_remove</c>: <c>down_write(&amp;ctx-&gt;map_changing_lock)</c> around the
+    /// increment; <c>mfill_atomic</c> holds it for reading) the REMOVE cannot be raised while the COPY is in flight. Forced:
+    /// the COPY blocks in its backend's AllocFolio; the madvise either queues REMOVE (old model: the test reads it, the zap
+    /// runs, then the COPY is released and lands after the zap) or waits for the lock (then the COPY lands first and the zap
+    /// removes it). Either way the page must be gone once both returned.
+    /// </summary>
+    [TestMethod(DisplayName = "race: COPY in flight vs MADV_DONTNEED with EVENT_REMOVE (map_changing_lock)")]
+    public void CopyInFlightVsRemoveEvent()
+    {
+        var k = new ModelKernel([Anonymous.Ops, Gated()]);
+        var mm = k.CreateMm();
+        Assert.AreEqual(Errno.None, k.MemfdCreate("gated", Folio.BasePageSize, out var f));
+        Assert.AreEqual(Errno.None, mm.Mmap(0, Folio.BasePageSize, Prot.Read | Prot.Write, MapFlags.Shared, f, 0, out var mem));
+        Assert.AreEqual(Errno.None, mm.Userfaultfd(Uapi.O_NONBLOCK | Uapi.UFFD_USER_MODE_ONLY, out var u));
+        using var uffd = u!;
+        Assert.IsTrue(uffd.Api(Uapi.UFFD_API, UffdFeatures.EventRemove | UffdFeatures.MissingShmem, out _, out _).Succeeded);
+        Assert.IsTrue(uffd.Register(mem, Folio.BasePageSize, UffdModes.Missing, out _).Succeeded);
+        s_allocReached.Reset();
+        s_allocGate.Reset();
+        UffdioResult copy = default;
+        Errno advised = Errno.EINVAL;
+        Thread copier, advisor;
+        try
+        {
+            copier = new Thread(() => copy = uffd.Copy(mem, new byte[Folio.BasePageSize], UffdCopyMode.None)) { IsBackground = true };
+            copier.Start();
+            Assert.IsTrue(s_allocReached.Wait(Threads.HangGuard), "the COPY reached its AllocFolio");
+            advisor = mm.CreateTask("madvise").RunChecked(_ => advised = mm.Madvise(mem, Folio.BasePageSize, Advice.DontNeed));
+            Threads.WaitUntil(() => uffd.PendingEventCount > 0 || uffd.MapChangingLock.WaitingWriteCount > 0, "madvise raised REMOVE or waits for the COPY");
+            if (uffd.PendingEventCount > 0)
+            {
+                FidelityUffdTests.DrainEvents(uffd, advisor); // REMOVE read and zapped while the COPY is still in flight
+                s_allocGate.Set();
+            }
+            else
+            {
+                s_allocGate.Set();
+                FidelityUffdTests.DrainEvents(uffd, advisor);
+            }
+        }
+        finally { s_allocGate.Set(); }
+        Threads.JoinOrFail(copier, "COPY");
+        Threads.JoinOrFail(advisor, "madvise");
+        Assert.AreEqual(Errno.None, copy.Errno, copy.ToString());
+        Assert.AreEqual(Errno.None, advised);
+        Assert.AreEqual(PagemapFlags.None, mm.Pagemap(mem) & PagemapFlags.Present, "the COPY landed after the zap of the REMOVE the handler read");
+    }
 }

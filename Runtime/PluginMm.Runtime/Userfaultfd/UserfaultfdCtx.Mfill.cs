@@ -170,6 +170,7 @@ public sealed partial class UserfaultfdCtx
     {
         var mm = Mm;
         mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock(); // down_read(&ctx->map_changing_lock), held for the whole fill
         Errno err;
         try
         {
@@ -182,7 +183,11 @@ public sealed partial class UserfaultfdCtx
                     s.Copied += (ulong)s.Vma!.PageSize;
             }
         }
-        finally { mm.MmapLock.ExitReadLock(); }
+        finally
+        {
+            MapChangingLock.ExitReadLock();
+            mm.MmapLock.ExitReadLock();
+        }
         return s.Copied > 0 ? (long)s.Copied : -(long)err;
     }
 
@@ -372,9 +377,11 @@ public sealed partial class UserfaultfdCtx
     /// </summary>
     private Errno MfillCopyFolioRetry(ref MfillState s, Span<byte> dst)
     {
+        MapChangingLock.ExitReadLock();
         Mm.MmapLock.ExitReadLock();
         var r = s.SrcTask!.Access(s.SrcAddr, dst, write: false, FaultFlags.AllowRetry | FaultFlags.Killable);
         Mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock();
         if (r != AccessResult.Ok)
             return Errno.EFAULT;
         return MfillGetVma(ref s);

@@ -37,6 +37,7 @@ public sealed partial class UserfaultfdCtx
         ulong moved = 0;
         Errno err = Errno.None;
         mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock(); // held for the whole operation (map_changing_lock)
         try
         {
             var dv = mm.VmaLookup(dst);
@@ -63,7 +64,11 @@ public sealed partial class UserfaultfdCtx
             }
             finally { mm.InvalidateRangeEnd(src, src + len, MmuNotifyEvent.Clear); }
         }
-        finally { mm.MmapLock.ExitReadLock(); }
+        finally
+        {
+            MapChangingLock.ExitReadLock();
+            mm.MmapLock.ExitReadLock();
+        }
         return moved > 0 ? (long)moved : -(long)err;
     }
 

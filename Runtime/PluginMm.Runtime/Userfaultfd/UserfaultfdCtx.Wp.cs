@@ -45,6 +45,7 @@ public sealed partial class UserfaultfdCtx
         ulong end = start + len;
         var mm = Mm;
         mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock(); // held for the whole operation (map_changing_lock)
         try
         {
             if (mm.Exited)
@@ -64,7 +65,11 @@ public sealed partial class UserfaultfdCtx
             }
             return Errno.None;
         }
-        finally { mm.MmapLock.ExitReadLock(); }
+        finally
+        {
+            MapChangingLock.ExitReadLock();
+            mm.MmapLock.ExitReadLock();
+        }
     }
 
     /// <summary><c>userfaultfd_wp_async</c> (include/linux/userfaultfd_k.h): the VMA's userfaultfd has UFFD_FEATURE_WP_ASYNC.</summary>
