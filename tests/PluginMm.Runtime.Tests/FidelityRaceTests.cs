@@ -165,4 +165,30 @@ public sealed unsafe class FidelityRaceTests
         Assert.AreEqual(Errno.None, advised);
         Assert.AreEqual(PagemapFlags.None, mm.Pagemap(mem) & PagemapFlags.Present, "the COPY landed after the zap of the REMOVE the handler read");
     }
+
+    /// <summary>
+    /// madvise after <c>userfaultfd_remove</c> dropped the mmap lock: the kernel's <c>madvise_walk_vmas</c> finds the next
+    /// VMA again (<c>find_vma</c>); the model walked a list taken before, so a VMA unmapped meanwhile still got a REMOVE
+    /// event and "advice", and the call returned 0. Forced: while the first VMA's REMOVE waits to be read, the test unmaps
+    /// the second VMA; then only one REMOVE may come and madvise returns ENOMEM (nothing mapped after the first VMA).
+    /// </summary>
+    [TestMethod(DisplayName = "race: madvise re-finds VMAs after userfaultfd_remove dropped the lock")]
+    public void MadviseRefindsVmasAfterRemoveEvent()
+    {
+        using var env = new UffdTestEnv("anon", nrPages: 4, features: UffdFeatures.EventRemove);
+        ulong half = env.Bytes / 2;
+        Assert.IsTrue(env.Uffd.Register(env.Dst, half, UffdModes.Missing, out _).Succeeded);
+        Assert.IsTrue(env.Uffd.Register(env.Dst + half, half, UffdModes.Missing | UffdModes.Wp, out _).Succeeded);
+        Assert.IsTrue(env.Mm.Vmas.All(v => v.End <= env.Dst + env.Bytes), "nothing is mapped after the area");
+        Errno advised = Errno.None;
+        var m = env.Mm.CreateTask("madvise").RunChecked(_ => advised = env.Mm.Madvise(env.Dst, env.Bytes, Advice.DontNeed));
+        Threads.WaitUntil(() => env.Uffd.PendingEventCount == 1, "the first VMA's REMOVE is queued (mmap lock dropped)");
+        Assert.AreEqual(Errno.None, env.Mm.Munmap(env.Dst + half, half), "unmap the second VMA meanwhile");
+        var msgs = FidelityUffdTests.DrainEvents(env.Uffd, m);
+        Threads.JoinOrFail(m, "madvise");
+        Assert.AreEqual(1, msgs.Count, string.Join("; ", msgs));
+        Assert.AreEqual(env.Dst, msgs[0].RemoveStart);
+        Assert.AreEqual(env.Dst + half, msgs[0].RemoveEnd);
+        Assert.AreEqual(Errno.ENOMEM, advised, "the rest of the range is no longer mapped");
+    }
 }
