@@ -116,6 +116,30 @@ public sealed class AddressSpace
     }
 
     /// <summary>
+    /// <c>find_get_entries</c>: the folios with index in [<paramref name="start"/>, <paramref name="end"/>), in index order,
+    /// each with a reference taken (the caller puts them).
+    /// </summary>
+    public List<(long Index, Folio Folio)> GetRange(long start, long end)
+    {
+        var list = new List<(long Index, Folio Folio)>();
+        lock (_lock)
+        {
+            if (end - start <= _folios.Count)
+            {
+                for (long i = start; i < end; i++)
+                    if (_folios.TryGetValue(i, out var f)) list.Add((i, f.Get()));
+            }
+            else
+            {
+                foreach (var kv in _folios)
+                    if (kv.Key >= start && kv.Key < end) list.Add((kv.Key, kv.Value.Get()));
+                list.Sort((x, y) => x.Index.CompareTo(y.Index));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>
     /// <c>truncate_inode_pages_range</c> / hole punch: removes every folio with index in [<paramref name="start"/>, <paramref name="end"/>)
     /// and returns how many were removed.
     /// </summary>

@@ -17,8 +17,8 @@ public sealed class MemFile
     private readonly Shared _shared;
     private List<Vma> _mappings => _shared.Mappings;
 
-    internal MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, bool canRead = true)
-        : this(kernel, type, inode, canRead, new Shared())
+    internal MemFile(ModelKernel kernel, MemoryTypeOps type, Inode inode, bool gmemFops = false)
+        : this(kernel, type, inode, !gmemFops, new Shared())
     {
     }
 
@@ -49,6 +49,13 @@ public sealed class MemFile
     /// </summary>
     internal bool CanRead { get; }
 
+    /// <summary>
+    /// The file's <c>fallocate</c> rounds a hole inward (<c>shmem_fallocate</c>, <c>hugetlbfs_punch_hole</c>); false for
+    /// <c>kvm_gmem_fallocate</c>, which requires page-aligned offset and length (the same <c>kvm_gmem_fops</c> as
+    /// <see cref="CanRead"/>).
+    /// </summary>
+    internal bool PunchRoundsInward => CanRead;
+
     /// <summary>Opened read-only (<c>O_RDONLY</c>): shared mappings get no <c>VM_MAYWRITE</c>.</summary>
     public bool ReadOnly { get; init; }
 
@@ -74,16 +81,52 @@ public sealed class MemFile
     }
 
     /// <summary>
-    /// Models <c>fallocate(FALLOC_FL_PUNCH_HOLE)</c> / <c>shmem_fallocate</c>: unmaps the range from every mapping
-    /// (<c>unmap_mapping_range</c>, page-cache pages only: private CoW copies stay) and drops it from the page cache.
-    /// Offsets must be page aligned (EINVAL).
+    /// Models <c>fallocate(FALLOC_FL_PUNCH_HOLE)</c>: <c>shmem_fallocate</c> and <c>hugetlbfs_punch_hole</c> round the hole
+    /// inward to whole pages (huge pages for hugetlbfs) and zero the partial pages at either end in place
+    /// (<c>shmem_truncate_range</c> → <c>truncate_inode_partial_folio</c>, <c>hugetlbfs_zero_partial_page</c>); guest_memfd
+    /// requires page-aligned offset and length (<c>kvm_gmem_fallocate</c>, EINVAL). The whole pages are unmapped from every
+    /// mapping (<c>unmap_mapping_range</c>, page-cache pages only: private CoW copies stay) and then removed one by one
+    /// under the folio lock, zapping again whatever mapped the folio meanwhile (<c>truncate_inode_folio</c> →
+    /// <c>unmap_mapping_folio</c>), so a UFFDIO_COPY or CONTINUE that holds the folio lock from page-cache insertion to PTE
+    /// install can never leave a PTE mapping a folio that is no longer in the page cache.
     /// </summary>
     public Errno PunchHole(long offset, long length)
     {
         int ps = Inode.PageSize;
-        if (offset < 0 || length <= 0 || (offset & (ps - 1)) != 0 || (length & (ps - 1)) != 0)
+        if (offset < 0 || length <= 0 || length > long.MaxValue - offset)
             return Errno.EINVAL;
-        long first = offset / ps, end = first + length / ps;
+        if (!PunchRoundsInward && ((offset | length) & (Folio.BasePageSize - 1)) != 0)
+            return Errno.EINVAL;
+        long stop = offset + length;
+        long first = (offset + ps - 1) / ps, end = stop / ps;
+        if (offset < first * ps)
+            ZeroPartialPage(offset, Math.Min(stop, first * ps));
+        if (stop > end * ps && stop > first * ps)
+            ZeroPartialPage(Math.Max(end * ps, offset), stop);
+        if (end > first)
+            RemovePages(first, end);
+        return Errno.None;
+    }
+
+    /// <summary>Zeroes the cached bytes [<paramref name="from"/>, <paramref name="to"/>) of one page (none cached: nothing to do).</summary>
+    private void ZeroPartialPage(long from, long to)
+    {
+        int ps = Inode.PageSize;
+        var folio = Inode.Cache.Get(from / ps);
+        if (folio is null)
+            return;
+        folio.Lock();
+        folio.Data.Slice((int)(from % ps), (int)(to - from)).Clear();
+        folio.Unlock();
+        folio.Put();
+    }
+
+    /// <summary>
+    /// Unmaps and removes page indexes [<paramref name="first"/>, <paramref name="end"/>) (<c>unmap_mapping_range</c>, then
+    /// <c>truncate_inode_pages_range</c> folio by folio under the folio lock, re-zapping with <c>unmap_mapping_folio</c>).
+    /// </summary>
+    private void RemovePages(long first, long end)
+    {
         InvalidateLock.EnterWriteLock();
         try
         {
@@ -92,10 +135,23 @@ public sealed class MemFile
                 foreach (var vma in _mappings)
                     vma.Mm.ZapFileRange(vma, first, end);
             }
-            Inode.Cache.RemoveRange(first, end);
+            foreach (var (idx, folio) in Inode.Cache.GetRange(first, end))
+            {
+                folio.Lock();
+                if (folio.Mapping == Inode)
+                {
+                    lock (IMmapLock)
+                    {
+                        foreach (var vma in _mappings)
+                            vma.Mm.ZapFileRange(vma, idx, idx + 1);
+                    }
+                    Inode.Cache.Remove(folio);
+                }
+                folio.Unlock();
+                folio.Put();
+            }
         }
         finally { InvalidateLock.ExitWriteLock(); }
-        return Errno.None;
     }
 
     /// <summary>Models <c>ftruncate</c>: sets <c>i_size</c>; shrinking punches the tail.</summary>

@@ -30,6 +30,8 @@ public sealed class ModelKernel
         Allocator = options.Allocator ?? new PageAllocator();
         UnprivilegedUserfaultfd = options.UnprivilegedUserfaultfd;
         FaultAroundPages = Math.Clamp(options.FaultAroundPages, 1, PteTable.Entries);
+        UffdRangeFloor = options.UffdRangeFloor;
+        PreCheckRespectsISize = options.PreCheckRespectsISize;
         foreach (var t in registry)
         {
             if (t.Backing == Backing.Anonymous && AnonymousType is null)
@@ -67,6 +69,22 @@ public sealed class ModelKernel
 
     /// <summary>sysctl <c>vm.unprivileged_userfaultfd</c>.</summary>
     public bool UnprivilegedUserfaultfd { get; set; }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Exception> _hookExceptions = new();
+
+    /// <summary>
+    /// Exceptions thrown by backend hooks that the model contained (the faulting task got SIGBUS, locks were released),
+    /// oldest first: a memory type's bug, reported instead of crashing the process or leaving an mmap lock held.
+    /// </summary>
+    public IReadOnlyCollection<Exception> HookExceptions => _hookExceptions.ToArray();
+
+    internal void ReportHookException(Exception e) => _hookExceptions.Enqueue(e);
+
+    /// <summary>See <see cref="ModelOptions.PreCheckRespectsISize"/>.</summary>
+    public bool PreCheckRespectsISize { get; }
+
+    /// <summary>The lowest start a userfaultfd range may have (<see cref="ModelOptions.UffdRangeFloor"/>).</summary>
+    public ulong UffdRangeFloor { get; }
 
     /// <summary>Fault-around window in pages (1 = off).</summary>
     public int FaultAroundPages { get; }
@@ -139,7 +157,7 @@ public sealed class ModelKernel
             return Errno.EINVAL;
         if ((flags & GuestMemfdFlags.InitShared) != 0 && (flags & GuestMemfdFlags.Mmap) == 0)
             return Errno.EINVAL;
-        file = new MemFile(this, type, new Inode(type.Name, size, Folio.BasePageSize, Allocator, flags), canRead: false);
+        file = new MemFile(this, type, new Inode(type.Name, size, Folio.BasePageSize, Allocator, flags), gmemFops: true);
         return Errno.None;
     }
 

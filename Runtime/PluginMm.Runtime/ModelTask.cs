@@ -13,6 +13,12 @@ public enum AccessResult
     SigBus = 2,
     /// <summary>VM_FAULT_OOM: the page allocator is exhausted (Linux would run the OOM killer).</summary>
     OutOfMemory = 3,
+    /// <summary>
+    /// The kernel would livelock on this access (a named kernel bug, not a model failure): a write to a hugetlb entry that
+    /// keeps its uffd-wp bit after the VMA stopped being WP-registered (e.g. re-registered MINOR) — <c>hugetlb_wp</c>
+    /// returns 0 without resolving it and the fault repeats forever on Linux 6.18. The model reports it instead of spinning.
+    /// </summary>
+    KernelLivelock = 4,
 }
 
 /// <summary>
@@ -144,7 +150,26 @@ public sealed class ModelTask
                     break;
                 }
                 Faults++;
-                var ret = mm.HandleMmFault(vma, a, flags, this);
+                VmFaultResult ret;
+                try
+                {
+                    ret = mm.HandleMmFault(vma, a, flags, this);
+                }
+                catch (Exception e) when (e is not ThreadInterruptedException)
+                {
+                    // A backend hook threw (a bug in the memory type, the model's oops): contain it. The task gets SIGBUS,
+                    // the exception is reported on the kernel, and the mmap lock is released if this thread still holds
+                    // it (handle_userfault may already have dropped it), so later writers do not hang.
+                    if (mm.MmapLock.IsReadLockHeld)
+                        mm.MmapLock.ExitReadLock();
+                    mm.Kernel.ReportHookException(e);
+                    return AccessResult.SigBus;
+                }
+                if ((ret & Mm.KernelLivelock) != 0)
+                {
+                    mm.MmapLock.ExitReadLock();
+                    return AccessResult.KernelLivelock;
+                }
                 if ((ret & VmFaultResult.Retry) != 0)
                 {
                     if ((flags & FaultFlags.RetryNoWait) != 0)

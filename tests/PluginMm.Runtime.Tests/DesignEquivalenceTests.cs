@@ -316,6 +316,33 @@ public sealed class DesignEquivalenceTests
         }
     }
 
+    /// <summary>
+    /// Issue 11 part 5: the fix for the divergence above, behind <see cref="ModelOptions.PreCheckRespectsISize"/>. With it the
+    /// pre-check leaves a page beyond <c>i_size</c> to <c>-&gt;fault</c>, no message is queued, and the task gets SIGBUS at once,
+    /// as under the RFC design and mainline.
+    /// </summary>
+    [TestMethod(DisplayName = "pre-check option PreCheckRespectsISize restores SIGBUS beyond EOF")]
+    [DataRow("shmem")]
+    [DataRow("shmem-private")]
+    public void PreCheckISizeOptionRestoresSigBus(string mem)
+    {
+        var cfg = MemConfig.Get(mem);
+        var k = new ModelKernel(PluginMm.Backends.MemoryTypeRegistry.All, new ModelOptions { PreCheckRespectsISize = true });
+        var mm = k.CreateMm();
+        Assert.AreEqual(Errno.None, k.MemfdCreate("shmem", 2 * Folio.BasePageSize, out var f));
+        Assert.AreEqual(Errno.None, mm.Mmap(0, 2 * Folio.BasePageSize, Prot.Read | Prot.Write, cfg.MapShared ? MapFlags.Shared : MapFlags.Private, f, 0, out var mem0));
+        Assert.AreEqual(Errno.None, f!.Truncate(Folio.BasePageSize));
+        Assert.AreEqual(Errno.None, mm.Userfaultfd(Uapi.O_NONBLOCK | Uapi.UFFD_USER_MODE_ONLY, out var uffd));
+        Assert.IsTrue(uffd!.Api(Uapi.UFFD_API, UffdFeatures.MissingShmem, out _, out _).Succeeded);
+        Assert.IsTrue(uffd.Register(mem0, 2 * Folio.BasePageSize, UffdModes.Missing, out _).Succeeded);
+        AccessResult result = AccessResult.Ok;
+        var th = mm.CreateTask().RunChecked(t => result = t.ReadUInt64(mem0 + Folio.BasePageSize, out _));
+        Threads.JoinOrFail(th, "access beyond EOF (a MISSING message would block it)");
+        Assert.AreEqual(AccessResult.SigBus, result);
+        Assert.AreEqual(0, uffd.PendingCount, "no message");
+        uffd.Dispose();
+    }
+
     private static void FaultAround(Run run)
     {
         var env = run.Env;

@@ -179,7 +179,16 @@ public sealed partial class Mm
         var cow = Kernel.Allocator.Alloc();
         if (cow is null)
             return VmFaultResult.Oom;
-        var ret = DoFaultCore(vma, ref vmf, task);
+        VmFaultResult ret;
+        try
+        {
+            ret = DoFaultCore(vma, ref vmf, task);
+        }
+        catch
+        {
+            cow.Put(); // a throwing hook must not leak the copy allocated before ->fault
+            throw;
+        }
         if ((ret & (VmFaultResult.Error | VmFaultResult.NoPage | VmFaultResult.Retry | VmFaultResult.Completed)) != 0)
         {
             cow.Put();
@@ -258,6 +267,11 @@ public sealed partial class Mm
         var getFolio = vma.Type.UffdOps.GetFolioNoAlloc;
         if (getFolio == null)
             return VmFaultResult.None; // unreachable: vma_can_userfault refuses such a table at UFFDIO_REGISTER
+        // Seed 000 as posted treats every failed lookup as "missing", beyond i_size too, so the handler gets a message no
+        // COPY can resolve (EFAULT). With the fix option the pre-check leaves pages beyond i_size to ->fault (SIGBUS), as
+        // mainline shmem_get_folio_gfp and the RFC design do.
+        if (Kernel.PreCheckRespectsISize && vmf.PgOff >= vma.File!.Inode.PageCount)
+            return VmFaultResult.None;
         var folio = getFolio(vma.File!.Inode, vmf.PgOff);
         if (folio is not null)
         {

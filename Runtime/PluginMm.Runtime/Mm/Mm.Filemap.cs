@@ -65,12 +65,12 @@ public sealed partial class Mm
     /// </remarks>
     internal VmFaultResult DoFaultAround(Vma vma, ulong address, PteTable table)
     {
+        // do_fault_around: the start is the window-aligned address clamped to the VMA and the page table, and the end is
+        // counted from that clamped start (from_pte + nr_pages), then clamped to the page table and the VMA.
         ulong window = (ulong)Kernel.FaultAroundPages * Folio.BasePageSize;
-        ulong start = Math.Max(address & ~(window - 1), vma.Start);
-        ulong end = Math.Min((address & ~(window - 1)) + window, vma.End);
         ulong tableStart = address & ~(PteTable.Span - 1);
-        start = Math.Max(start, tableStart);
-        end = Math.Min(end, tableStart + PteTable.Span);
+        ulong start = Math.Max(Math.Max(address & ~(window - 1), vma.Start), tableStart);
+        ulong end = Math.Min(Math.Min(start + window, tableStart + PteTable.Span), vma.End);
         var inode = vma.File!.Inode;
         long limit = inode.PageCount;
         bool writable = vma.IsShared && (vma.Flags & VmFlags.Write) != 0;

@@ -146,6 +146,12 @@ public sealed partial class Mm
     /// is cleared in place instead); shared or an
     /// exclusive anonymous huge folio → make writable; otherwise copy.
     /// </summary>
+    /// <summary>
+    /// Model-only fault result: the kernel would return 0 here and the access would refault forever (see
+    /// <see cref="AccessResult.KernelLivelock"/>). Never returned to a backend; the task turns it into that named result.
+    /// </summary>
+    internal const VmFaultResult KernelLivelock = (VmFaultResult)0x4000_0000;
+
     private VmFaultResult HugetlbWp(Vma vma, ref VmFault vmf, PteTable table, Pte orig, ModelTask task, Lock mutex, ref bool held)
     {
         ulong haddr = vmf.Address;
@@ -161,6 +167,12 @@ public sealed partial class Mm
             if (!ClearUffdWpAsync(table, haddr, ref orig))
                 return VmFaultResult.None;
         }
+        // hugetlb_wp: "Never handle CoW for uffd-wp protected pages" — it returns 0 for a uffd-wp entry, and hugetlb_fault
+        // only resolves the bit while the VMA is WP-registered. After a WP range is re-registered MINOR the bit stays, so
+        // the kernel refaults forever (a kernel bug seen on this machine's 6.18). The model does what the kernel does — it
+        // leaves the entry protected — and reports the livelock by name instead of spinning.
+        if (orig.IsUffdWp)
+            return KernelLivelock;
         var old = orig.Folio!;
         if (vma.IsShared || (old.Mapping is null && old.RefCount == 1))
         {

@@ -4,82 +4,116 @@ namespace PluginMm.Runtime;
 public sealed partial class Mm
 {
     /// <summary>
-    /// Models <c>do_madvise</c> (mm/madvise.c) for DONTNEED, REMOVE, DONTFORK and DOFORK. EINVAL for an unaligned start,
-    /// unknown advice, or (DONTNEED) a VMA that is VM_LOCKED or a hugetlb range not on huge-page boundaries; ENOMEM when
-    /// part of the range is unmapped (after advising the mapped part, as Linux does); REMOVE: EINVAL on anonymous memory,
-    /// EACCES on a private mapping.
+    /// Models <c>do_madvise</c> + <c>madvise_walk_vmas</c> (mm/madvise.c) for DONTNEED, REMOVE, DONTFORK and DOFORK. EINVAL
+    /// for an unaligned start, unknown advice, a length that wraps when page-aligned (<c>len_in &amp;&amp; !len</c>) or a range
+    /// that wraps; a zero length does nothing. The walk advises VMA by VMA and looks the next VMA up again after each step
+    /// (<c>find_vma</c>), because <c>userfaultfd_remove</c> may have dropped the mmap lock: a VMA list taken before would be
+    /// stale. ENOMEM when part of the range is unmapped (after advising the mapped part, as Linux does), also beyond
+    /// TASK_SIZE. Per VMA: see <see cref="MadviseVma"/>.
     /// </summary>
     public Errno Madvise(ulong addr, ulong len, Advice advice)
     {
-        if ((addr & (Folio.BasePageSize - 1)) != 0 || addr > ModelKernel.TaskSize)
-            return Errno.EINVAL;
         if (advice is not (Advice.DontNeed or Advice.Remove or Advice.DontFork or Advice.DoFork))
             return Errno.EINVAL;
-        len = (len + Folio.BasePageSize - 1) & ~((ulong)Folio.BasePageSize - 1);
-        if (len == 0)
-            return Errno.None;
-        ulong end = addr + len;
-        if (end < addr || end > ModelKernel.TaskSize)
+        if ((addr & (Folio.BasePageSize - 1)) != 0)
             return Errno.EINVAL;
+        ulong aligned = (len + Folio.BasePageSize - 1) & ~((ulong)Folio.BasePageSize - 1);
+        if (len != 0 && aligned == 0)
+            return Errno.EINVAL; // len_in && !len: PAGE_ALIGN wrapped
+        ulong end = addr + aligned;
+        if (end < addr)
+            return Errno.EINVAL;
+        if (end == addr)
+            return Errno.None;
 
         bool write = advice is Advice.DontFork or Advice.DoFork;
         if (write) MmapLock.EnterWriteLock(); else MmapLock.EnterReadLock();
         try
         {
-            var vmas = VmasIn(addr, end);
-            bool hole = vmas.Count == 0 || vmas[0].Start > addr || vmas[^1].End < end;
-            for (int i = 1; i < vmas.Count; i++)
-                if (vmas[i - 1].End != vmas[i].Start) hole = true;
-            foreach (var v0 in vmas)
+            Errno unmapped = Errno.None;
+            ulong cur = addr;
+            while (true)
             {
-                var v = v0;
-                ulong s = Math.Max(addr, v.Start), e = Math.Min(end, v.End);
-                // The checks come before userfaultfd_remove, as in the kernel: a refused madvise raises no REMOVE event.
-                var invalid = MadviseValidVma(v, advice, s, ref e);
-                if (invalid != Errno.None)
-                    return invalid;
-                if (s == e)
-                    continue;
-                if (advice is Advice.DontNeed or Advice.Remove && !UserfaultfdRemove(v, s, e))
+                var v = FindVma(cur);
+                if (v is null)
+                    return Errno.ENOMEM;
+                if (cur < v.Start)
                 {
-                    // userfaultfd_remove dropped the mmap lock while the REMOVE event was read: look the VMA up again
-                    // and check it again (madvise_dontneed_free).
-                    var again = VmaLookup(s);
-                    if (again is null)
-                        return Errno.ENOMEM;
-                    v = again;
-                    invalid = MadviseValidVma(v, advice, s, ref e);
-                    if (invalid != Errno.None)
-                        return invalid;
-                    e = Math.Min(e, v.End);
-                }
-                switch (advice)
-                {
-                    case Advice.DontNeed:
-                        InvalidateRangeStart(s, e, MmuNotifyEvent.Clear);
-                        // Anonymous zaps drop uffd-wp markers; file zaps keep them (zap_details, ZAP_FLAG_DROP_MARKER).
-                        ZapRange(v, s, e, dropMarkers: v.IsAnonymous);
-                        InvalidateRangeEnd(s, e, MmuNotifyEvent.Clear);
-                        break;
-                    case Advice.Remove:
-                        // MadviseValidVma made sure there is a file.
-                        long off = (long)((s - v.Start) >> Folio.BasePageShift) + v.PgOff;
-                        var err = v.File!.PunchHole(off << Folio.BasePageShift, (long)(e - s));
-                        if (err != Errno.None)
-                            return err;
-                        break;
-                    default:
-                        SplitAround(s, e);
-                        foreach (var p in VmasIn(s, e))
-                            p.Flags = advice == Advice.DontFork ? p.Flags | VmFlags.DontCopy : p.Flags & ~VmFlags.DontCopy;
+                    unmapped = Errno.ENOMEM;
+                    cur = v.Start;
+                    if (cur >= end)
                         break;
                 }
+                ulong e = Math.Min(v.End, end);
+                var err = MadviseVma(v, advice, cur, ref e);
+                if (err != Errno.None)
+                    return err;
+                cur = e;
+                if (cur >= end)
+                    break;
             }
-            return hole ? Errno.ENOMEM : Errno.None;
+            return unmapped;
         }
         finally
         {
             if (write) MmapLock.ExitWriteLock(); else MmapLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// One step of <c>madvise_walk_vmas</c> → <c>madvise_vma_behavior</c> over [<paramref name="s"/>, <paramref name="e"/>) of
+    /// <paramref name="v"/>. The checks come before <c>userfaultfd_remove</c>, so a refused madvise raises no REMOVE event.
+    /// DONTNEED (<c>madvise_dontneed_free</c>): when the REMOVE event dropped the lock, the VMA is looked up again (none →
+    /// ENOMEM), re-checked, and <paramref name="e"/> clamped to its end (the walk goes on from there). REMOVE
+    /// (<c>madvise_remove</c>): the file and offset are taken before the event and the hole is punched in them. DONTFORK /
+    /// DOFORK (<c>madvise_update_vma</c>): the VMA is split and changed only when its flags change.
+    /// </summary>
+    private Errno MadviseVma(Vma v, Advice advice, ulong s, ref ulong e)
+    {
+        ulong stepEnd = e;
+        var invalid = MadviseValidVma(v, advice, s, ref stepEnd);
+        if (invalid != Errno.None)
+            return invalid;
+        switch (advice)
+        {
+            case Advice.DontNeed:
+                if (s == stepEnd)
+                    return Errno.None;
+                if (!UserfaultfdRemove(v, s, stepEnd))
+                {
+                    var again = VmaLookup(s);
+                    if (again is null)
+                        return Errno.ENOMEM;
+                    v = again;
+                    stepEnd = e;
+                    invalid = MadviseValidVma(v, advice, s, ref stepEnd);
+                    if (invalid != Errno.None)
+                        return invalid;
+                    if (stepEnd > v.End)
+                        stepEnd = e = v.End;
+                }
+                InvalidateRangeStart(s, stepEnd, MmuNotifyEvent.Clear);
+                // Anonymous zaps drop uffd-wp markers; file zaps keep them (zap_details, ZAP_FLAG_DROP_MARKER).
+                ZapRange(v, s, stepEnd, dropMarkers: v.IsAnonymous);
+                InvalidateRangeEnd(s, stepEnd, MmuNotifyEvent.Clear);
+                return Errno.None;
+            case Advice.Remove:
+            {
+                // MadviseValidVma made sure there is a file.
+                var file = v.File!;
+                long off = (long)(s - v.Start) + (v.PgOff << Folio.BasePageShift);
+                UserfaultfdRemove(v, s, stepEnd);
+                return file.PunchHole(off, (long)(stepEnd - s));
+            }
+            default:
+            {
+                var flags = advice == Advice.DontFork ? v.Flags | VmFlags.DontCopy : v.Flags & ~VmFlags.DontCopy;
+                if (flags == v.Flags)
+                    return Errno.None;
+                SplitAround(s, stepEnd);
+                VmaLookup(s)!.Flags = flags;
+                return Errno.None;
+            }
         }
     }
 

@@ -120,6 +120,9 @@ public sealed partial class Mm
         }
         if (!dontUnmap)
         {
+            // move_vma unmaps the source with do_vmi_munmap(..., uf_unmap): its UNMAP event is queued after the REMAP
+            // (mremap_userfaultfd_complete runs before userfaultfd_unmap_complete).
+            UserfaultfdUnmapPrep(old.Start, old.End);
             ZapRange(old, old.Start, old.End, dropMarkers: true);
             RemoveVma(old);
         }

@@ -43,6 +43,46 @@ public sealed partial class Mm
         return upper;
     }
 
+    /// <summary>
+    /// Models the merge half of <c>vma_modify</c> → <c>vma_merge_existing_range</c> (mm/vma.c) after <paramref name="vma"/>'s
+    /// flags or userfaultfd context changed (<c>vma_modify_flags_uffd</c>): merges it with the previous and the next VMA
+    /// when they touch it and are identical (<c>is_mergeable_vma</c>: flags, file, memory type, userfaultfd context;
+    /// <c>is_mergeable_anon_vma</c>; contiguous <c>vm_pgoff</c>). hugetlb VMAs never merge (VM_DONTEXPAND, part of
+    /// VM_SPECIAL, set by <c>hugetlbfs_file_mmap</c>). Returns the VMA that now covers <paramref name="vma"/>'s range.
+    /// Caller holds the mmap write lock.
+    /// </summary>
+    internal Vma MergeWithNeighbours(Vma vma)
+    {
+        var prev = vma.Start > 0 ? VmaLookup(vma.Start - 1) : null;
+        if (prev is not null && CanMerge(prev, vma))
+        {
+            ExtendOver(prev, vma);
+            vma = prev;
+        }
+        var next = VmaLookup(vma.End);
+        if (next is not null && CanMerge(vma, next))
+            ExtendOver(vma, next);
+        return vma;
+    }
+
+    private static bool CanMerge(Vma a, Vma b)
+        => a.End == b.Start && a.Flags == b.Flags && !a.IsHugetlb && ReferenceEquals(a.File, b.File)
+           && ReferenceEquals(a.Type, b.Type) && ReferenceEquals(a.UffdCtx, b.UffdCtx)
+           && (a.IsShared || ReferenceEquals(a.AnonVma, b.AnonVma))
+           && a.PgOff + (long)((a.End - a.Start) >> Folio.BasePageShift) == b.PgOff;
+
+    /// <summary><c>commit_merge</c>: <paramref name="keep"/> grows over <paramref name="gone"/>, which is unlinked.</summary>
+    private void ExtendOver(Vma keep, Vma gone)
+    {
+        RemoveVma(gone);
+        if (keep.File is { } f)
+        {
+            lock (f.IMmapLock) keep.End = gone.End;
+        }
+        else
+            keep.End = gone.End;
+    }
+
     /// <summary>Splits VMAs so that [start, end) starts and ends on VMA boundaries. Caller holds the mmap write lock.</summary>
     internal void SplitAround(ulong start, ulong end)
     {

@@ -41,8 +41,13 @@ public sealed partial class Mm
     }
 
     /// <summary>
-    /// Models <c>unmap_mapping_range</c> for one VMA (mm/memory.c): zaps the entries mapping page-cache folios of file
-    /// indexes [first, end) (private CoW copies stay, as with <c>even_cows = 0</c>). Called under the file's i_mmap lock.
+    /// Models <c>unmap_mapping_range</c> for one VMA (mm/memory.c; for hugetlb <c>hugetlb_vmdelete_list</c> →
+    /// <c>__unmap_hugepage_range</c>): zaps the entries mapping page-cache folios of file indexes [first, end) (private CoW
+    /// copies stay, as with <c>even_cows = 0</c>). A zapped entry that was uffd-wp protected in a WP-registered VMA is
+    /// replaced by a uffd-wp marker (<c>zap_install_uffd_wp_if_needed</c>; hugetlb: "leave a uffd-wp pte marker"), so the
+    /// protection survives MADV_REMOVE and hole punches; existing uffd-wp markers stay. hugetlb also clears the poison
+    /// markers in the range (<c>__unmap_hugepage_range</c> clears every non-present entry that is not uffd-wp).
+    /// Called under the file's i_mmap lock.
     /// </summary>
     internal void ZapFileRange(Vma vma, long first, long end)
     {
@@ -56,17 +61,26 @@ public sealed partial class Mm
         ulong stop = vma.Start + ((ulong)(e - vFirst) << vma.File.Inode.PageShift);
         InvalidateRangeStart(start, stop, MmuNotifyEvent.Clear);
         var inode = vma.File.Inode;
-        var state = (inode, step: (ulong)vma.PageSize);
-        PageTable.ForEachTable(start, stop, ref state, static (PteTable t, ulong s, ulong e, ref (Inode inode, ulong step) st) =>
+        var state = (inode, step: (ulong)vma.PageSize, wp: vma.UffdWp, huge: vma.IsHugetlb);
+        PageTable.ForEachTable(start, stop, ref state, static (PteTable t, ulong s, ulong e, ref (Inode inode, ulong step, bool wp, bool huge) st) =>
         {
             lock (t.Ptl)
             {
                 for (ulong a = s; a < e; a += st.step)
                 {
                     ref Pte p = ref t[a];
+                    if (p.IsMarker)
+                    {
+                        if (st.huge && (p.Flags & PteFlags.MarkerPoisoned) != 0)
+                            t.Clear(a);
+                        continue;
+                    }
                     if (!p.IsPresent || p.Folio is null || p.IsZeroPage || p.Folio.Mapping != st.inode)
                         continue;
-                    t.Clear(a).Folio!.Put();
+                    var old = t.Clear(a);
+                    if (st.wp && (old.Flags & PteFlags.UffdWp) != 0)
+                        t.Set(a, new Pte { Flags = PteFlags.MarkerUffdWp });
+                    old.Folio!.Put();
                 }
             }
         });

@@ -81,7 +81,19 @@ public sealed class Vma
     public bool Intersects(ulong start, ulong end) => start < End && end > Start;
 
     internal Vma CloneFor(Mm mm, ulong start, ulong end, long pgoff)
-        => new(mm, start, end, Flags, pgoff, File, Type, PageShift) { UffdCtx = UffdCtx };
+        => new(mm, start, end, Flags, pgoff, File, Type, PageShift)
+        {
+            UffdCtx = UffdCtx,
+            AnonVma = ReferenceEquals(mm, Mm) ? AnonVma : new object(), // split / move keep it; fork gives the child its own
+        };
+
+    /// <summary>
+    /// <c>vm_area_struct.anon_vma</c>, as an identity: one per mapping created by mmap, shared by the pieces a split makes
+    /// (<c>__split_vma</c> → <c>anon_vma_clone</c>), new for a forked child. Two VMAs merge only when it is the same
+    /// (<c>is_mergeable_anon_vma</c>; the model gives every private mapping one at creation, where the kernel waits for the
+    /// first anonymous page, so separately mmapped private VMAs never merge).
+    /// </summary>
+    internal object AnonVma { get; init; } = new();
 
     /// <inheritdoc/>
     public override string ToString()

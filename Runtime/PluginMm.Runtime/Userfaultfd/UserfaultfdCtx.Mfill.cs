@@ -72,7 +72,7 @@ public sealed partial class UserfaultfdCtx
     /// </summary>
     public UffdioResult Copy(ulong dst, ReadOnlySpan<byte> src, UffdCopyMode mode)
     {
-        var pre = CopyChecks(dst, (ulong)src.Length, src.Length == 0 ? 0 : MmapMinAddr, mode);
+        var pre = CopyChecks(dst, (ulong)src.Length, 0, mode, checkSrc: false); // a handler buffer is always addressable
         if (pre is { } fail)
             return fail;
         var state = new MfillState(MfillMode.Copy, dst, (ulong)src.Length, (mode & UffdCopyMode.Wp) != 0) { SrcBuffer = src };
@@ -90,7 +90,7 @@ public sealed partial class UserfaultfdCtx
     public UffdioResult Copy(ModelTask caller, ulong dst, ulong src, ulong len, UffdCopyMode mode)
     {
         ArgumentNullException.ThrowIfNull(caller);
-        var pre = CopyChecks(dst, len, src, mode);
+        var pre = CopyChecks(dst, len, src, mode, checkSrc: true);
         if (pre is { } fail)
             return fail;
         var state = new MfillState(MfillMode.Copy, dst, len, (mode & UffdCopyMode.Wp) != 0) { SrcTask = caller, SrcStart = src };
@@ -98,8 +98,8 @@ public sealed partial class UserfaultfdCtx
         return FinishFill(ret, dst, len, (mode & UffdCopyMode.DontWake) != 0);
     }
 
-    private UffdioResult? CopyChecks(ulong dst, ulong len, ulong src, UffdCopyMode mode)
-        => FillChecks(dst, len, (mode & ~(UffdCopyMode.DontWake | UffdCopyMode.Wp)) == 0, src, checkSrc: true);
+    private UffdioResult? CopyChecks(ulong dst, ulong len, ulong src, UffdCopyMode mode, bool checkSrc)
+        => FillChecks(dst, len, (mode & ~(UffdCopyMode.DontWake | UffdCopyMode.Wp)) == 0, src, checkSrc);
 
     /// <summary>
     /// The common prologue of the fill ioctls (<c>userfaultfd_copy</c>, <c>_zeropage</c>, <c>_continue</c>,
@@ -107,7 +107,7 @@ public sealed partial class UserfaultfdCtx
     /// source range (COPY: its start need not be aligned), then the destination range and the mode → EINVAL; mm gone →
     /// ESRCH. Null when the ioctl may proceed.
     /// </summary>
-    internal UffdioResult? FillChecks(ulong start, ulong len, bool modeValid, ulong src = MmapMinAddr, bool checkSrc = false)
+    internal UffdioResult? FillChecks(ulong start, ulong len, bool modeValid, ulong src = 0, bool checkSrc = false)
     {
         if (_released)
             return UffdioResult.Fail(Errno.EBADF);
@@ -170,6 +170,7 @@ public sealed partial class UserfaultfdCtx
     {
         var mm = Mm;
         mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock(); // down_read(&ctx->map_changing_lock), held for the whole fill
         Errno err;
         try
         {
@@ -182,7 +183,11 @@ public sealed partial class UserfaultfdCtx
                     s.Copied += (ulong)s.Vma!.PageSize;
             }
         }
-        finally { mm.MmapLock.ExitReadLock(); }
+        finally
+        {
+            MapChangingLock.ExitReadLock();
+            mm.MmapLock.ExitReadLock();
+        }
         return s.Copied > 0 ? (long)s.Copied : -(long)err;
     }
 
@@ -225,6 +230,11 @@ public sealed partial class UserfaultfdCtx
                     return Errno.EINVAL;
             }
             else if (s.Mode != MfillMode.Poison && (ops is null || ops.UffdOps.AllocFolio == null))
+                return Errno.EINVAL;
+            // A shared file VMA's COPY / ZEROPAGE go through filemap_add and filemap_remove: call them only where the table
+            // has them (a hand-built table registered MINOR-only may lack both).
+            else if (s.Mode != MfillMode.Poison && vma.IsShared && !vma.IsAnonymous
+                     && (ops!.UffdOps.FilemapAdd == null || ops.UffdOps.FilemapRemove == null))
                 return Errno.EINVAL;
             s.Ops = ops;
         }
@@ -367,17 +377,19 @@ public sealed partial class UserfaultfdCtx
     /// </summary>
     private Errno MfillCopyFolioRetry(ref MfillState s, Span<byte> dst)
     {
+        MapChangingLock.ExitReadLock();
         Mm.MmapLock.ExitReadLock();
         var r = s.SrcTask!.Access(s.SrcAddr, dst, write: false, FaultFlags.AllowRetry | FaultFlags.Killable);
         Mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock();
         if (r != AccessResult.Ok)
             return Errno.EFAULT;
         return MfillGetVma(ref s);
     }
 
     /// <summary>
-    /// Models <c>mfill_atomic_install_pte</c> (mm/userfaultfd.c): beyond <c>i_size</c> → EFAULT; an entry that is not none
-    /// and not a uffd-wp marker → EEXIST; writable iff VM_WRITE and not a page-cache page in a private mapping; uffd-wp
+    /// Models <c>mfill_atomic_install_pte</c> (mm/userfaultfd.c): beyond <c>i_size</c> → EFAULT; an entry that is not
+    /// <c>pte_none_mostly</c> (none or any PTE marker: a uffd-wp or a poison marker is overwritten) → EEXIST; writable iff VM_WRITE and not a page-cache page in a private mapping; uffd-wp
     /// bit with MODE_WP. The entry takes the caller's folio reference.
     /// </summary>
     private static Errno MfillAtomicInstallPte(Vma vma, PteTable table, ulong addr, Folio folio, bool pageInCache, bool wp, bool huge)
@@ -387,7 +399,7 @@ public sealed partial class UserfaultfdCtx
             if (vma.File is { } file && vma.PageIndex(addr) >= file.Inode.PageCount)
                 return Errno.EFAULT;
             ref Pte p = ref table[addr];
-            if (!p.IsNone && !p.IsUffdWpMarker)
+            if (!p.IsNone && !p.IsMarker) // !pte_none_mostly
                 return Errno.EEXIST;
             bool writable = (vma.Flags & VmFlags.Write) != 0 && !(pageInCache && !vma.IsShared);
             var f = PteFlags.Present;
@@ -402,14 +414,19 @@ public sealed partial class UserfaultfdCtx
 
 
     /// <summary>
-    /// <c>copy_from_user</c> with page faults disabled: succeeds only when every source page is mapped readable now.
-    /// Takes the source mm's mmap read lock unless it is this ctx's mm (whose lock the caller holds).
+    /// <c>copy_from_user</c> with page faults disabled (<c>mfill_atomic_pte_copy</c>'s first try): succeeds only when every
+    /// source page is mapped and accessible now; a PROT_NONE VMA is not (<c>pte_protnone</c>). The kernel's atomic copy takes
+    /// no lock at all; the model needs the source mm's mmap read lock to look at its tables, so for another mm it only
+    /// tries it without blocking: a writer there (or waiting there) makes the atomic copy fail and the caller take the
+    /// drop-locks path, so the destination mm's lock is never held while waiting for the source mm's (the cross-mm
+    /// deadlock the kernel avoids by not locking).
     /// </summary>
     private bool TryCopyFromUserAtomic(ModelTask task, ulong src, Span<byte> dst)
     {
         var smm = task.Mm;
         bool own = !ReferenceEquals(smm, Mm);
-        if (own) smm.MmapLock.EnterReadLock();
+        if (own && !smm.MmapLock.TryEnterReadLock(0))
+            return false;
         try
         {
             int done = 0;
@@ -418,7 +435,8 @@ public sealed partial class UserfaultfdCtx
                 ulong a = src + (ulong)done;
                 int n = Math.Min(Folio.BasePageSize - (int)(a & (Folio.BasePageSize - 1)), dst.Length - done);
                 var vma = smm.VmaLookup(a);
-                if (vma is null || !ModelTask.TryAccessMapped(smm, vma, a, dst.Slice(done, n), write: false))
+                if (vma is null || (vma.Flags & (VmFlags.Read | VmFlags.Write | VmFlags.Exec)) == 0
+                    || !ModelTask.TryAccessMapped(smm, vma, a, dst.Slice(done, n), write: false))
                     return false;
                 done += n;
             }

@@ -47,7 +47,7 @@ public sealed partial class UserfaultfdCtx
                 lock (table.Ptl)
                 {
                     ref Pte p = ref table[addr];
-                    if (!p.IsNone && !p.IsUffdWpMarker)
+                    if (!p.IsNone && !p.IsMarker) // hugetlb_mfill_atomic_pte: !huge_pte_none_mostly
                     {
                         folio?.Put();
                         return Errno.EEXIST;

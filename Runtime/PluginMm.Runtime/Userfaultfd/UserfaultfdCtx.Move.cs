@@ -37,6 +37,7 @@ public sealed partial class UserfaultfdCtx
         ulong moved = 0;
         Errno err = Errno.None;
         mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock(); // held for the whole operation (map_changing_lock)
         try
         {
             var dv = mm.VmaLookup(dst);
@@ -63,7 +64,11 @@ public sealed partial class UserfaultfdCtx
             }
             finally { mm.InvalidateRangeEnd(src, src + len, MmuNotifyEvent.Clear); }
         }
-        finally { mm.MmapLock.ExitReadLock(); }
+        finally
+        {
+            MapChangingLock.ExitReadLock();
+            mm.MmapLock.ExitReadLock();
+        }
         return moved > 0 ? (long)moved : -(long)err;
     }
 
@@ -93,7 +98,13 @@ public sealed partial class UserfaultfdCtx
         var pt = Mm.PageTable;
         var st = pt.Lookup(srcAddr);
         if (st is null)
-            return allowSrcHoles ? Errno.None : Errno.ENOENT; // src pmd none
+        {
+            // move_pages: a source pmd that is none is ENOENT, unless ALLOW_SRC_HOLES, where the source table is allocated
+            // (__pte_alloc) and move_pages_pte still refuses a populated destination (EEXIST) before the hole counts as moved.
+            if (!allowSrcHoles)
+                return Errno.ENOENT;
+            st = pt.Alloc(srcAddr);
+        }
         var dt = pt.Alloc(dstAddr);
         bool srcFirst = srcAddr / PteTable.Span <= dstAddr / PteTable.Span;
         var first = srcFirst ? st : dt;

@@ -4,14 +4,18 @@ namespace PluginMm.Runtime;
 
 public sealed partial class UserfaultfdCtx
 {
-    /// <summary><c>validate_range</c> / <c>validate_unaligned_range</c> (fs/userfaultfd.c).</summary>
-    internal static Errno ValidateRange(ulong start, ulong len, bool requireAlignedStart = true)
+    /// <summary>
+    /// Models <c>validate_range</c> / <c>validate_unaligned_range</c> (fs/userfaultfd.c): length a non-zero page multiple,
+    /// start (aligned unless unaligned is allowed) below TASK_SIZE, no wrap. The <c>mmap_min_addr</c> floor of older kernels
+    /// only when <see cref="ModelOptions.UffdRangeFloor"/> sets one (this kernel has none).
+    /// </summary>
+    internal Errno ValidateRange(ulong start, ulong len, bool requireAlignedStart = true)
     {
         if (requireAlignedStart && (start & (Folio.BasePageSize - 1)) != 0)
             return Errno.EINVAL;
         if ((len & (Folio.BasePageSize - 1)) != 0 || len == 0)
             return Errno.EINVAL;
-        if (start < MmapMinAddr || start >= ModelKernel.TaskSize || len > ModelKernel.TaskSize - start)
+        if (start < Mm.Kernel.UffdRangeFloor || start >= ModelKernel.TaskSize || len > ModelKernel.TaskSize - start)
             return Errno.EINVAL;
         return Errno.None;
     }
@@ -19,8 +23,9 @@ public sealed partial class UserfaultfdCtx
     /// <summary>
     /// Models <c>vma_can_userfault</c> (mm/userfaultfd.c, vm_uffd_ops series + seed 000) through the VMA's table: no
     /// <c>CanUserfault</c> → false; VM_DROPPABLE → false; WP_ASYNC with WP only → true; a file-backed, non-hugetlb VMA whose
-    /// table lacks <c>GetFolioNoAlloc</c> → false (the run-time twin of PMM0001: <c>__do_userfault</c> needs it); then the
-    /// type's own <c>CanUserfault</c>.
+    /// table lacks <c>GetFolioNoAlloc</c> → false (the run-time twin of PMM0001: <c>__do_userfault</c> needs it); a page-cache
+    /// table with only one of <c>FilemapAdd</c> / <c>FilemapRemove</c> (PMM0009), or MISSING without them and
+    /// <c>AllocFolio</c> (PMM0001) → false; then the type's own <c>CanUserfault</c>.
     /// </summary>
     /// <remarks>Model addition: modes outside the type's declared <see cref="MemoryTypeOps.Modes"/> are refused too.</remarks>
     internal static unsafe bool VmaCanUserfault(Vma vma, UffdModes modes, bool wpAsync)
@@ -33,6 +38,12 @@ public sealed partial class UserfaultfdCtx
         if (wpAsync && modes == UffdModes.Wp)
             return true;
         if (!vma.IsAnonymous && !vma.IsHugetlb && ops.GetFolioNoAlloc == null)
+            return false;
+        // The run-time twin of PMM0001/PMM0009 for hand-built tables: a page-cache type's filemap_add and filemap_remove
+        // come as a pair, and MISSING needs them (UFFDIO_COPY into a shared mapping calls both; a null hook would crash).
+        if (!vma.IsAnonymous && !vma.IsHugetlb
+            && ((ops.FilemapAdd == null) != (ops.FilemapRemove == null)
+                || ((modes & UffdModes.Missing) != 0 && (ops.FilemapAdd == null || ops.AllocFolio == null))))
             return false;
         if ((modes & ~vma.Type.Modes) != 0)
             return false;
@@ -103,6 +114,7 @@ public sealed partial class UserfaultfdCtx
                 var target = Mm.VmaLookup(s)!;
                 target.Flags = (target.Flags & ~VmFlags.UffdFlags) | req;
                 target.UffdCtx = this;
+                Mm.MergeWithNeighbours(target); // vma_modify_flags_uffd
             }
         }
         finally { Mm.MmapLock.ExitWriteLock(); }
@@ -164,14 +176,20 @@ public sealed partial class UserfaultfdCtx
                 if (cur.UffdCtx is null)
                     continue;
                 ulong s = Math.Max(start, cur.Start), e = Math.Min(end, cur.End);
+                // hugetlb_vm_op_split: a hugetlb VMA cannot be split off a huge-page boundary (the VMAs before stay
+                // unregistered, as the kernel's loop leaves them).
+                if (cur.IsHugetlb && (((s > cur.Start ? s : 0) | (e < cur.End ? e : 0)) & ((ulong)cur.PageSize - 1)) != 0)
+                    return UffdioResult.Fail(Errno.EINVAL);
+                // Wake [max(start, vm_start), min(end, vm_end)) only (userfaultfd_unregister).
                 if (cur.UffdMissing)
-                    WakeRange(start, cur.End - start);
+                    WakeRange(s, e - s);
                 Mm.SplitAround(s, e);
                 var target = Mm.VmaLookup(s)!;
                 if (target.UffdWp)
                     Mm.ClearUffdWp(target, target.Start, target.End);
                 target.Flags &= ~VmFlags.UffdFlags;
                 target.UffdCtx = null;
+                Mm.MergeWithNeighbours(target); // vma_modify_flags_uffd
             }
         }
         finally { Mm.MmapLock.ExitWriteLock(); }

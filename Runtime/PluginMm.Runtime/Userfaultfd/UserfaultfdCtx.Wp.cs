@@ -35,15 +35,17 @@ public sealed partial class UserfaultfdCtx
     }
 
     /// <summary>
-    /// Models <c>mwriteprotect_range</c> (mm/userfaultfd.c): under the mmap read lock, every VMA in the range must be
-    /// WP-registered (else ENOENT; a range with no VMA is ENOENT too, holes between VMAs are skipped); a hugetlb VMA needs a
-    /// huge-page-aligned range (EINVAL); each part is then protected or resolved by <see cref="Mm.UffdWpRange"/>.
+    /// Models <c>mwriteprotect_range</c> (mm/userfaultfd.c): under the mmap read lock, VMA by VMA
+    /// (<c>for_each_vma_range</c>): a VMA without VM_UFFD_WP stops the walk with ENOENT (a range with no VMA is ENOENT too,
+    /// holes between VMAs are skipped), a hugetlb VMA needs a huge-page-aligned range (EINVAL); each VMA before the one that
+    /// stopped it has already been protected or resolved by <see cref="Mm.UffdWpRange"/>, and stays so.
     /// </summary>
     private Errno MwriteprotectRange(ulong start, ulong len, bool enableWp)
     {
         ulong end = start + len;
         var mm = Mm;
         mm.MmapLock.EnterReadLock();
+        MapChangingLock.EnterReadLock(); // held for the whole operation (map_changing_lock)
         try
         {
             if (mm.Exited)
@@ -59,12 +61,15 @@ public sealed partial class UserfaultfdCtx
                     return Errno.ENOENT;
                 if (v.IsHugetlb && ((start | len) & ((ulong)v.PageSize - 1)) != 0)
                     return Errno.EINVAL;
-            }
-            foreach (var v in vmas)
                 mm.UffdWpRange(v, Math.Max(start, v.Start), Math.Min(end, v.End), enableWp);
+            }
             return Errno.None;
         }
-        finally { mm.MmapLock.ExitReadLock(); }
+        finally
+        {
+            MapChangingLock.ExitReadLock();
+            mm.MmapLock.ExitReadLock();
+        }
     }
 
     /// <summary><c>userfaultfd_wp_async</c> (include/linux/userfaultfd_k.h): the VMA's userfaultfd has UFFD_FEATURE_WP_ASYNC.</summary>

@@ -10,9 +10,6 @@ namespace PluginMm.Runtime;
 /// </summary>
 public sealed partial class UserfaultfdCtx : IUserfaultfd
 {
-    /// <summary><c>mmap_min_addr</c> (default 64 KiB): ranges below it are invalid.</summary>
-    public const ulong MmapMinAddr = 0x10000;
-
     /// <summary>
     /// The features this model supports (what UFFDIO_API reports as available): every feature bit of the mainline uapi
     /// (write-protect with markers and WP_UNPOPULATED / WP_ASYNC, POISON, MOVE and the four non-cooperative events in
@@ -72,7 +69,21 @@ public sealed partial class UserfaultfdCtx : IUserfaultfd
     /// </summary>
     internal int MmapChanging => Volatile.Read(ref _mmapChanging);
 
-    internal void MmapChangingBegin() => Interlocked.Increment(ref _mmapChanging);
+    /// <summary>
+    /// <c>ctx-&gt;map_changing_lock</c>: the fill ioctls, MOVE and WRITEPROTECT hold it for reading for their whole
+    /// operation (dropping it only with the mmap lock, on the source-fault path); an event raises <c>mmap_changing</c>
+    /// holding it for writing, so no fill that checked <c>mmap_changing</c> before the increment is still in flight after
+    /// it (a COPY can no longer land after the zap it raced).
+    /// </summary>
+    internal ReaderWriterLockSlim MapChangingLock { get; } = new(LockRecursionPolicy.NoRecursion);
+
+    /// <summary>The increment of <c>mmap_changing</c> under <c>down_write(&amp;ctx-&gt;map_changing_lock)</c> (fs/userfaultfd.c).</summary>
+    internal void MmapChangingBegin()
+    {
+        MapChangingLock.EnterWriteLock();
+        try { Interlocked.Increment(ref _mmapChanging); }
+        finally { MapChangingLock.ExitWriteLock(); }
+    }
 
     internal void MmapChangingEnd() => Interlocked.Decrement(ref _mmapChanging);
 
