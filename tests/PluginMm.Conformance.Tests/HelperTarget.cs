@@ -109,7 +109,8 @@ public sealed class HelperTarget : IUffdTarget
     {
         public HelperTask Helper => t;
 
-        public AccessOutcome Outcome => HelperTarget.Outcome(t.Outcome, errPrefix);
+        // A fork's outcome carries the helper's child number; the trace records only that it succeeded.
+        public AccessOutcome Outcome => errPrefix == "fork " && t.Outcome.Ok ? AccessOutcome.Ok(0) : HelperTarget.Outcome(t.Outcome, errPrefix);
 
         public bool WaitBlocked(TimeSpan timeout) => t.WaitBlocked(wchan, timeout);
 

@@ -87,7 +87,7 @@ public static class Golden
         => Path.Combine(Path.GetDirectoryName(here)!, "golden", target);
 
     /// <summary>The file of a scenario's golden trace.</summary>
-    public static string PathOf(string target, string displayName) => Path.Combine(Dir(target), displayName.Replace(' ', '_') + ".trace");
+    public static string PathOf(string target, string displayName) => Path.Combine(Dir(target), displayName.Replace(' ', '_').Replace('/', '_') + ".trace");
 
     /// <summary>Asserts the trace equals the golden one (or writes it when PLUGINMM_UPDATE_GOLDEN=1).</summary>
     public static void AssertMatches(string target, string displayName, IReadOnlyList<string> trace)

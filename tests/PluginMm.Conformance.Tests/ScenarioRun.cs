@@ -113,7 +113,7 @@ public sealed class ScenarioRun : IDisposable
         foreach (var (a, tag) in Bases())
         {
             ulong len = (ulong)a.Pages * (ulong)a.PageSize;
-            if (a.start != 0 && address >= a.start && (address < a.start + len || (end && address == a.start + len)))
+            if (a.start != 0 && (end ? address > a.start && address <= a.start + len : address >= a.start && address < a.start + len))
             {
                 ulong off = address - a.start;
                 ulong page = off / (ulong)a.PageSize, rest = off % (ulong)a.PageSize;

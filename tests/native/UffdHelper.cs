@@ -164,7 +164,9 @@ public readonly record struct HelperOutcome(string Kind, long Value)
     public static HelperOutcome Parse(string s)
     {
         var f = s.Split(' ');
-        return new HelperOutcome(f[0], f.Length > 1 ? long.Parse(f[1], CultureInfo.InvariantCulture) : 0);
+        long v = f.Length < 2 ? 0 : f[1].StartsWith('-') ? long.Parse(f[1], CultureInfo.InvariantCulture)
+            : unchecked((long)ulong.Parse(f[1], CultureInfo.InvariantCulture));
+        return new HelperOutcome(f[0], v);
     }
 
     /// <summary>Completed.</summary>

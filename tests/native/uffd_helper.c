@@ -67,7 +67,7 @@ struct kvm_create_guest_memfd_ {
 
 #define XFER_SIZE (4UL << 20)
 #define MAX_TASKS 4096
-#define MAX_CHILDREN 16
+#define MAX_CHILDREN 4096
 
 enum op { OP_READ, OP_WRITE, OP_COPYIN, OP_COPYOUT, OP_MADVISE, OP_MUNMAP, OP_MREMAP, OP_FORK };
 
