@@ -30,8 +30,9 @@ public sealed class ConformanceTests
     [ClassCleanup]
     public static void Cleanup(TestContext context)
     {
-        s_host?.Dispose();
+        // Each target restores nr_hugepages to what it found: dispose in reverse order of creation.
         s_helper?.Dispose();
+        s_host?.Dispose();
         context.DisplayMessage(MessageLevel.Warning,
             $"conformance: {s_run} scenarios run on model and host, {s_identical} identical, {s_run - s_identical} different"
             + (s_different.IsEmpty ? "" : $" ({string.Join(", ", s_different.OrderBy(x => x, StringComparer.Ordinal))})")

@@ -29,8 +29,9 @@ public sealed class HostScenarioTests
     [ClassCleanup]
     public static void Cleanup(TestContext context)
     {
-        s_host?.Dispose();
+        // Each target restores nr_hugepages to what it found: dispose in reverse order of creation.
         s_helper?.Dispose();
+        s_host?.Dispose();
         context.DisplayMessage(MessageLevel.Warning, $"conformance: host {s_run} scenarios run, {s_matched} identical to the reviewed kernel trace, {s_skipped.Count} skipped"
             + (s_skipped.IsEmpty ? "" : ": " + string.Join("; ", s_skipped.Distinct())));
     }
