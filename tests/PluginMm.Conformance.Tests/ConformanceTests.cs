@@ -34,9 +34,11 @@ public sealed class ConformanceTests
         s_helper?.Dispose();
         s_host?.Dispose();
         context.DisplayMessage(MessageLevel.Warning,
-            $"conformance: {s_run} scenarios run on model and host, {s_identical} identical, {s_run - s_identical} different"
-            + (s_different.IsEmpty ? "" : $" ({string.Join(", ", s_different.OrderBy(x => x, StringComparer.Ordinal))})")
-            + $", {s_skipped.Count} skipped" + (s_skipped.IsEmpty ? "" : ": " + string.Join("; ", s_skipped.OrderBy(x => x, StringComparer.Ordinal))));
+            $"conformance: {s_run} scenarios run on model and host, {s_identical} identical, {s_run - s_identical} different, {s_skipped.Count} skipped");
+        foreach (var d in s_different.OrderBy(x => x, StringComparer.Ordinal))
+            context.DisplayMessage(MessageLevel.Warning, $"conformance: different: {d}");
+        foreach (var d in s_skipped.OrderBy(x => x, StringComparer.Ordinal))
+            context.DisplayMessage(MessageLevel.Warning, $"conformance: skipped: {d}");
     }
 
     public static IEnumerable<object[]> Cases() => HostScenarioTests.Cases();
