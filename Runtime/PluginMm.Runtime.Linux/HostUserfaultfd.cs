@@ -111,6 +111,22 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
         return false;
     }
 
+    /// <summary>
+    /// Takes ownership of a userfaultfd descriptor this process was given rather than created: one taken from another
+    /// process with <c>pidfd_getfd(2)</c>, or the <c>ufd</c> a UFFD_EVENT_FORK message installed here
+    /// (fs/userfaultfd.c <c>resolve_userfault_fork</c>). Its ioctls act on the mm it was created for (<c>ctx-&gt;mm</c>).
+    /// <paramref name="features"/> are those its context already has (a forked context inherits its parent's,
+    /// <c>dup_userfaultfd</c>); O_NONBLOCK is read from the descriptor.
+    /// </summary>
+    public static HostUserfaultfd Adopt(int fd, UffdFeatures features = UffdFeatures.None)
+    {
+        int fl = LibC.Fcntl(fd, LibC.F_GETFL, 0);
+        if (fl < 0)
+            throw new ArgumentException($"fd {fd}: {LibC.LastErrno}", nameof(fd));
+        var flags = (fl & Uapi.O_NONBLOCK) != 0 ? UffdOpenFlags.NonBlocking : 0;
+        return new HostUserfaultfd(fd, flags) { _features = features };
+    }
+
     private static int OpenThroughDevice(int flags, out Errno errno)
     {
         int dev = LibC.Open(DevicePath, LibC.O_RDWR | LibC.O_CLOEXEC);

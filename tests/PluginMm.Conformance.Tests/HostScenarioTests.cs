@@ -11,17 +11,26 @@ namespace PluginMm.Conformance;
 public sealed class HostScenarioTests
 {
     private static HostTarget? s_host;
+    private static HelperTarget? s_helper;
     private static readonly ConcurrentBag<string> s_skipped = [];
     private static int s_run, s_matched;
 
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static void Init(TestContext _) => s_host = new HostTarget();
+    public static void Init(TestContext _)
+    {
+        s_host = new HostTarget();
+        s_helper = new HelperTarget();
+    }
+
+    private static IUffdTarget HostFor(Scenario s) => s.InHelper ? s_helper! : s_host!;
 
     [ClassCleanup]
     public static void Cleanup(TestContext context)
     {
+        // Each target restores nr_hugepages to what it found: dispose in reverse order of creation.
+        s_helper?.Dispose();
         s_host?.Dispose();
         context.DisplayMessage(MessageLevel.Warning, $"conformance: host {s_run} scenarios run, {s_matched} identical to the reviewed kernel trace, {s_skipped.Count} skipped"
             + (s_skipped.IsEmpty ? "" : ": " + string.Join("; ", s_skipped.Distinct())));
@@ -45,7 +54,7 @@ public sealed class HostScenarioTests
         IReadOnlyList<string> trace;
         try
         {
-            trace = TraceRecorder.Record(s_host!, s, type);
+            trace = TraceRecorder.Record(HostFor(s), s, type);
         }
         catch (ScenarioSkippedException e)
         {
@@ -79,7 +88,7 @@ public static class Golden
         => Path.Combine(Path.GetDirectoryName(here)!, "golden", target);
 
     /// <summary>The file of a scenario's golden trace.</summary>
-    public static string PathOf(string target, string displayName) => Path.Combine(Dir(target), displayName.Replace(' ', '_') + ".trace");
+    public static string PathOf(string target, string displayName) => Path.Combine(Dir(target), displayName.Replace(' ', '_').Replace('/', '_') + ".trace");
 
     /// <summary>Asserts the trace equals the golden one (or writes it when PLUGINMM_UPDATE_GOLDEN=1).</summary>
     public static void AssertMatches(string target, string displayName, IReadOnlyList<string> trace)

@@ -25,13 +25,28 @@ public sealed class HostTarget : IUffdTarget
     public string Name => "host";
 
     /// <inheritdoc/>
-    public string? Unsupported(MemType type) => _uffdReason ?? (type.IsHuge() ? _hugeReason : null);
+    public string? Unsupported(MemType type) => _uffdReason ?? (type.IsHuge() ? _hugeReason
+        : type == MemType.GuestMemfd ? "guest_memfd runs in uffd_helper (HelperTarget)" : null);
 
     /// <inheritdoc/>
     public IUserfaultfd OpenUffd() => HostUserfaultfd.Open(UffdOpenFlags.NonBlocking | UffdOpenFlags.CloseOnExec);
 
     /// <inheritdoc/>
     public ITargetArea Map(MemType type, int pages) => new HostArea(type, pages);
+
+    /// <inheritdoc/>
+    public IUserfaultfd? OpenUffd(int flags, bool device, out Errno errno)
+    {
+        bool ok = HostUserfaultfd.TryOpen((UffdOpenFlags)flags, device ? UffdOpenPath.Device : UffdOpenPath.Syscall, out var u, out var failure);
+        errno = ok ? Errno.None : device ? failure.DeviceErrno : failure.SyscallErrno;
+        return u;
+    }
+
+    /// <inheritdoc/>
+    public IUserfaultfd AdoptForked(IUserfaultfd parent, in UffdMsg fork) => HostUserfaultfd.Adopt((int)fork.ForkUfd, parent.Features);
+
+    /// <inheritdoc/>
+    public ITargetProcess? Main => null;
 
     /// <inheritdoc/>
     public void Dispose() => _huge?.Dispose();

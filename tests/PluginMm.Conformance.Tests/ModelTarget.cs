@@ -14,6 +14,7 @@ public sealed class ModelTarget : IUffdTarget
     private readonly Mm _mm;
     private readonly ModelTask _self;
     private UserfaultfdCtx? _ctx;
+    private readonly List<UserfaultfdCtx> _ctxs = [];
 
     /// <summary>Creates the model process.</summary>
     public ModelTarget()
@@ -46,6 +47,28 @@ public sealed class ModelTarget : IUffdTarget
     public ITargetArea Map(MemType type, int pages) => new ModelArea(this, type, pages);
 
     /// <inheritdoc/>
+    public IUserfaultfd? OpenUffd(int flags, bool device, out Errno errno)
+    {
+        UserfaultfdCtx? ctx;
+        errno = device ? _kernel.DevUserfaultfdIoctl(_mm, Uapi.USERFAULTFD_IOC_NEW, flags, out ctx) : _mm.Userfaultfd(flags, out ctx);
+        if (ctx is not null)
+            _ctxs.Add(ctx);
+        return ctx;
+    }
+
+    /// <inheritdoc/>
+    public IUserfaultfd AdoptForked(IUserfaultfd parent, in UffdMsg fork)
+    {
+        var child = ((UserfaultfdCtx)parent).ForkedUserfaultfd(fork.ForkUfd)
+            ?? throw new InvalidOperationException($"no forked context for ufd {fork.ForkUfd}");
+        _ctxs.Add(child);
+        return child;
+    }
+
+    /// <inheritdoc/>
+    public ITargetProcess? Main => new ModelProcess(this, _mm);
+
+    /// <inheritdoc/>
     public void Dispose() => _mm.Exit();
 
     private sealed class ModelArea : ITargetArea
@@ -69,7 +92,12 @@ public sealed class ModelTarget : IUffdTarget
             else
             {
                 MemFile? file;
-                if (type.IsHuge())
+                if (type == MemType.GuestMemfd)
+                {
+                    PageSize = Folio.BasePageSize;
+                    e = t._kernel.GuestMemfdCreate((long)pages * PageSize, HelperTarget.GuestMemfdMmapInitShared, out file);
+                }
+                else if (type.IsHuge())
                 {
                     PageSize = HugePageSize;
                     e = t._kernel.HugetlbfsCreate("hugetlb", (long)pages * PageSize, PageSize, out file);
@@ -102,28 +130,9 @@ public sealed class ModelTarget : IUffdTarget
         public ulong Start { get; }
         public ulong AliasStart { get; }
 
-        public ITargetTask StartAccess(ulong address, AccessKind kind, byte value)
-        {
-            var task = new ModelTaskHandle(_t);
-            task.Start(t =>
-            {
-                Span<byte> one = [value];
-                var r = kind == AccessKind.Read ? t.Read(address, one) : t.Write(address, one);
-                return r == AccessResult.Ok ? AccessOutcome.Ok(one[0]) : new AccessOutcome(Signal(r), 0);
-            });
-            return task;
-        }
+        public ITargetTask StartAccess(ulong address, AccessKind kind, byte value) => new ModelProcess(_t, _t._mm).StartAccess(address, kind, value);
 
-        public ITargetTask StartZap(ulong start, ulong length, Zap zap)
-        {
-            var task = new ModelTaskHandle(_t);
-            task.Start(t =>
-            {
-                var e = t.Mm.Madvise(start, length, zap == Zap.Remove ? ModelAdvice.Remove : ModelAdvice.DontNeed);
-                return e == Errno.None ? AccessOutcome.Ok(0) : new AccessOutcome($"madvise {e}", 0);
-            });
-            return task;
-        }
+        public ITargetTask StartZap(ulong start, ulong length, Zap zap) => new ModelProcess(_t, _t._mm).StartZap(start, length, zap);
 
         public Errno Write(ulong address, ReadOnlySpan<byte> data)
             => _t._self.Write(address, data) == AccessResult.Ok ? Errno.None : Errno.EFAULT;
@@ -138,6 +147,10 @@ public sealed class ModelTarget : IUffdTarget
                 _t._mm.Munmap(AliasStart, (ulong)Pages * (ulong)PageSize);
         }
 
+    }
+
+    private sealed class ModelProcess(ModelTarget target, Mm mm) : ITargetProcess
+    {
         private static string Signal(AccessResult r) => r switch
         {
             AccessResult.SigBus => "SIGBUS",
@@ -145,6 +158,55 @@ public sealed class ModelTarget : IUffdTarget
             AccessResult.OutOfMemory => "OOM",
             _ => r.ToString(),
         };
+
+        private ModelTaskHandle Start(Func<ModelTask, AccessOutcome> body)
+        {
+            var task = new ModelTaskHandle(target);
+            task.Start(mm, body);
+            return task;
+        }
+
+        public ITargetTask StartAccess(ulong address, AccessKind kind, byte value) => Start(t =>
+        {
+            Span<byte> one = [value];
+            var r = kind == AccessKind.Read ? t.Read(address, one) : t.Write(address, one);
+            return r == AccessResult.Ok ? AccessOutcome.Ok(one[0]) : new AccessOutcome(Signal(r), 0);
+        });
+
+        // MADV_PAGEOUT: the model has no reclaim; without swap (HelperTarget checks) the kernel cannot page anonymous
+        // memory out either and leaves the entry as it is, and the selftest ignores the result.
+        public ITargetTask StartZap(ulong start, ulong length, Zap zap) => Start(t =>
+        {
+            var e = zap == Zap.PageOut ? Errno.None : t.Mm.Madvise(start, length, zap == Zap.Remove ? ModelAdvice.Remove : ModelAdvice.DontNeed);
+            return e == Errno.None ? AccessOutcome.Ok(0) : new AccessOutcome($"madvise {e}", 0);
+        });
+
+        public ITargetTask StartMremap(ulong oldAddress, ulong length, ulong newAddress) => Start(t =>
+        {
+            var e = t.Mm.Mremap(oldAddress, length, length, MremapFlags.MayMove | MremapFlags.Fixed, newAddress, out _);
+            return e == Errno.None ? AccessOutcome.Ok(0) : new AccessOutcome($"mremap {e}", 0);
+        });
+
+        public ITargetTask StartFork()
+        {
+            var task = new ModelTaskHandle(target);
+            task.Start(mm, t =>
+            {
+                task.Child = new ModelProcess(target, t.Mm.Fork());
+                return AccessOutcome.Ok(0);
+            });
+            return task;
+        }
+
+        public ITargetProcess Child(ITargetTask fork) => ((ModelTaskHandle)fork).Child ?? throw new InvalidOperationException("fork did not finish");
+
+        public ulong Pagemap(ulong address) => (ulong)mm.Pagemap(address);
+
+        public void Exit()
+        {
+            if (mm != target._mm)
+                mm.Exit();
+        }
     }
 
     private sealed class ModelTaskHandle(ModelTarget target) : ITargetTask
@@ -153,9 +215,11 @@ public sealed class ModelTarget : IUffdTarget
 
         public AccessOutcome Outcome { get; private set; }
 
-        public void Start(Func<ModelTask, AccessOutcome> body)
+        public ModelProcess? Child { get; set; }
+
+        public void Start(Mm mm, Func<ModelTask, AccessOutcome> body)
         {
-            var task = target._mm.CreateTask();
+            var task = mm.CreateTask();
             _thread = task.Start(t => Outcome = body(t));
         }
 
@@ -171,7 +235,7 @@ public sealed class ModelTarget : IUffdTarget
                 if (!_thread!.IsAlive)
                     return false;
                 bool sleeping = (_thread.ThreadState & ThreadState.WaitSleepJoin) != 0;
-                if (sleeping && target._ctx is { WaitingCount: > 0 })
+                if (sleeping && (target._ctx is { WaitingCount: > 0 } || target._ctxs.Exists(c => c.WaitingCount > 0)))
                     return true;
                 asleep = sleeping ? asleep + 1 : 0;
                 if (asleep >= 100)

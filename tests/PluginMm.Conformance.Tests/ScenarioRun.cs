@@ -27,6 +27,9 @@ public sealed class ScenarioRun : IDisposable
     private readonly List<string> _trace = [];
     private readonly List<ITargetArea> _areas = [];
     private readonly List<ITargetTask> _tasks = [];
+    private readonly List<IUserfaultfd> _uffds = [];
+    private readonly List<ITargetProcess> _children = [];
+    private readonly HashSet<ITargetProcess> _live = [];
 
     private readonly IReadOnlyList<string>? _reference;
 
@@ -44,6 +47,7 @@ public sealed class ScenarioRun : IDisposable
         if (reason is not null)
             throw new ScenarioSkippedException($"{type.Name()} on {target.Name}: {reason}");
         Uffd = target.OpenUffd();
+        _uffds.Add(Uffd);
         Area = MapExtra(type, pages);
     }
 
@@ -109,7 +113,7 @@ public sealed class ScenarioRun : IDisposable
         foreach (var (a, tag) in Bases())
         {
             ulong len = (ulong)a.Pages * (ulong)a.PageSize;
-            if (a.start != 0 && address >= a.start && (address < a.start + len || (end && address == a.start + len)))
+            if (a.start != 0 && (end ? address > a.start && address <= a.start + len : address >= a.start && address < a.start + len))
             {
                 ulong off = address - a.start;
                 ulong page = off / (ulong)a.PageSize, rest = off % (ulong)a.PageSize;
@@ -212,6 +216,123 @@ public sealed class ScenarioRun : IDisposable
         return t;
     }
 
+    /// <summary>UFFDIO_API as issued, success or not: errno, and the features and ioctls the kernel wrote back.</summary>
+    public UffdioResult RawApi(ulong api, UffdFeatures features)
+    {
+        var r = Uffd.Api(api, features, out var available, out var ioctls);
+        Add($"api 0x{api:x} {features} -> {R(r)} features={available} ioctls={ioctls}");
+        return r;
+    }
+
+    /// <summary>Opens another userfaultfd (syscall or /dev/userfaultfd) and makes it the one the next steps use.</summary>
+    public void OpenUffd(int flags, bool device)
+    {
+        var u = Target.OpenUffd(flags, device, out var e);
+        Add($"open {(device ? "/dev/userfaultfd" : "userfaultfd(2)")} 0x{flags:x} -> {e}");
+        if (u is null)
+            throw new ScenarioSkippedException($"{Target.Name}: cannot open a userfaultfd: {e}");
+        _uffds.Add(u);
+        Uffd = u;
+    }
+
+    /// <summary>The process the areas live in; skips the scenario on a target that cannot fork.</summary>
+    public ITargetProcess Main => _main ??= Target.Main ?? throw new ScenarioSkippedException($"{Target.Name} cannot fork (a .NET process); uffd_helper can");
+
+    private string Who(ITargetProcess? p) => p is null || p == _main ? "" : $" (child {_children.IndexOf(p) + 1})";
+
+    private ITargetProcess? _main;
+
+    /// <summary>Starts a fork(2) of the main process (it may block on UFFD_EVENT_FORK until the message is read).</summary>
+    public ITargetTask Fork()
+    {
+        Add("task fork");
+        var t = Main.StartFork();
+        _tasks.Add(t);
+        return t;
+    }
+
+    /// <summary>The child of a finished fork task.</summary>
+    public ITargetProcess Child(ITargetTask fork)
+    {
+        var c = Main.Child(fork);
+        _children.Add(c);
+        _live.Add(c);
+        return c;
+    }
+
+    /// <summary>Makes the child's userfaultfd, carried by the FORK message <paramref name="fork"/>, the one the next
+    /// steps use (as uffd-common.c's poll thread does: <c>uffd = msg.arg.fork.ufd</c>).</summary>
+    public IUserfaultfd UseForked(in UffdMsg fork)
+    {
+        if (fork.Event != UffdEvent.Fork)
+            Fail($"expected a FORK message, got {fork}");
+        var u = Target.AdoptForked(Uffd, fork);
+        _uffds.Add(u);
+        Add("uffd = fork ufd");
+        Uffd = u;
+        return u;
+    }
+
+    /// <summary>Makes <paramref name="uffd"/> the one the next steps use.</summary>
+    public void Use(IUserfaultfd uffd, string name)
+    {
+        Uffd = uffd;
+        Add($"uffd = {name}");
+    }
+
+    /// <summary>Starts a faulting task in <paramref name="process"/> (a forked child).</summary>
+    public ITargetTask Access(ITargetProcess process, ulong address, AccessKind kind, byte value = 0)
+    {
+        Add((kind == AccessKind.Read ? $"task read {Where(address)}" : $"task write {Where(address)} 0x{value:x2}") + Who(process));
+        var t = process.StartAccess(address, kind, value);
+        _tasks.Add(t);
+        return t;
+    }
+
+    /// <summary>Starts a task calling madvise in <paramref name="process"/>.</summary>
+    public ITargetTask Zap(ITargetProcess process, ulong start, ulong len, Zap zap)
+    {
+        Add($"task madvise {Where(start)} {Len(len)} {zap}{Who(process)}");
+        var t = process.StartZap(start, len, zap);
+        _tasks.Add(t);
+        return t;
+    }
+
+    /// <summary>MADV_PAGEOUT in the main process, waited for; its result is not recorded (the selftest ignores it).</summary>
+    public void PageOut(ulong start, ulong len)
+    {
+        var t = Main.StartZap(start, len, Conformance.Zap.PageOut);
+        _tasks.Add(t);
+        if (!t.Join(HangTimeout))
+            Fail("MADV_PAGEOUT did not finish");
+        Add($"madvise {Where(start)} {Len(len)} PageOut (result ignored)");
+    }
+
+    /// <summary>Starts <c>mremap(MAYMOVE|FIXED)</c> of <paramref name="len"/> bytes in <paramref name="process"/>.</summary>
+    public ITargetTask Mremap(ITargetProcess process, ulong from, ulong len, ulong to)
+    {
+        Add($"task mremap {Where(from)} {Len(len)} -> {Where(to)}{Who(process)}");
+        var t = process.StartMremap(from, len, to);
+        _tasks.Add(t);
+        return t;
+    }
+
+    /// <summary>Records the pagemap bits uffd-unit-tests checks (PM_PRESENT, PM_SWAP, PM_UFFD_WP) of
+    /// <paramref name="address"/> in <paramref name="process"/> (the main process when null).</summary>
+    public void Pagemap(ulong address, ITargetProcess? process = null)
+    {
+        ulong e = (process ?? Main).Pagemap(address);
+        Add($"pagemap {Where(address)}{Who(process)} present={e >> 63 & 1} swap={e >> 62 & 1} uffd-wp={e >> 57 & 1}");
+    }
+
+    /// <summary>A child exits.</summary>
+    public void Exit(ITargetProcess child)
+    {
+        Add($"exit{Who(child)}");
+        if (_live.Remove(child))
+            child.Exit();
+    }
+
     /// <summary>Waits (hang-guarded) for one message and records it.</summary>
     public UffdMsg ExpectMessage()
     {
@@ -225,6 +346,7 @@ public sealed class ScenarioRun : IDisposable
         var m = one[0];
         Add(m.Event switch
         {
+            UffdEvent.Fork => "msg FORK",
             UffdEvent.Pagefault => $"msg PAGEFAULT {m.PagefaultFlags} {Where(m.PagefaultAddress)}",
             UffdEvent.Remove or UffdEvent.Unmap => $"msg {m.Event} {Where(m.RemoveStart)}..{Where(m.RemoveEnd, end: true)}",
             UffdEvent.Remap => $"msg REMAP {Where(m.RemapFrom)} -> {Where(m.RemapTo)} {Len(m.RemapLen)}",
@@ -265,7 +387,7 @@ public sealed class ScenarioRun : IDisposable
     /// <summary>Records the final content of each page of the area (and alias): a hash, "zero", or SIGBUS.</summary>
     public void FinalBytes()
     {
-        Uffd.Dispose();
+        DisposeUffds();
         foreach (var (a, tag) in Bases())
         {
             if (a.start == 0)
@@ -292,16 +414,25 @@ public sealed class ScenarioRun : IDisposable
     /// <summary>Fails the scenario: closes the uffd so no task stays blocked, then throws.</summary>
     public void Fail(string why)
     {
-        Uffd.Dispose();
+        DisposeUffds();
         foreach (var t in _tasks)
             t.Join(HangTimeout);
         throw new InvalidOperationException($"{why}\ntrace so far:\n  {string.Join("\n  ", _trace)}");
     }
 
     /// <summary>Closes the uffd, waits for tasks (released by the close), unmaps.</summary>
+    private void DisposeUffds()
+    {
+        foreach (var u in _uffds)
+            u.Dispose();
+    }
+
     public void Dispose()
     {
-        Uffd.Dispose();
+        DisposeUffds();
+        foreach (var c in _live)
+            c.Exit();
+        _live.Clear();
         foreach (var t in _tasks)
             t.Join(HangTimeout);
         foreach (var a in _areas)

@@ -5,8 +5,14 @@ namespace PluginMm.Conformance;
 /// <summary>A scenario: a name from uffd-unit-tests (or the uffd selftest it ports), the memory types it runs on, and its body.</summary>
 public sealed record Scenario(string Name, MemType[] Types, int Pages, Action<ScenarioRun> Body)
 {
+    /// <summary>On the host, runs in uffd_helper (<see cref="HelperTarget"/>): it forks, or needs a real SIGBUS or a KVM VM.</summary>
+    public bool InHelper { get; init; }
+
+    /// <summary>Not run per memory type (UFFDIO_API): the display name has no "on &lt;type&gt;".</summary>
+    public bool NoMemType { get; init; }
+
     /// <summary>The display name, as the selftest prints it: <c>"minor on shmem"</c>.</summary>
-    public string DisplayName(MemType t) => $"{Name} on {t.Name()}";
+    public string DisplayName(MemType t) => NoMemType ? Name : $"{Name} on {t.Name()}";
 }
 
 /// <summary>
@@ -22,6 +28,8 @@ public static class Scenarios
     /// <summary>Every scenario.</summary>
     public static readonly Scenario[] Catalogue =
     [
+        new("UFFDIO_API (with syscall)", [MemType.Anon], 1, r => UffdioApi(r, device: false)) { NoMemType = true },
+        new("UFFDIO_API (with /dev/userfaultfd)", [MemType.Anon], 1, r => UffdioApi(r, device: true)) { NoMemType = true },
         new("register-ioctls", All, 1, RegisterIoctls),
         new("zeropage", All, 1, ZeroPage),
         new("missing", All, 2, Missing),
@@ -29,12 +37,41 @@ public static class Scenarios
         new("minor-wp", FileBacked, 1, MinorWp),
         new("wp", All, 2, Wp),
         new("wp-unpopulated", [MemType.Anon], 1, WpUnpopulated),
-        new("sigbus", All, 1, SigBus),
+        new("wp-fork", All, 4, r => WpFork(r, withEvent: false)) { InHelper = true },
+        new("wp-fork-with-event", All, 4, r => WpFork(r, withEvent: true)) { InHelper = true },
+        new("sigbus", All, 4, r => SigBus(r, wp: false)) { InHelper = true },
+        new("sigbus-wp", All, 4, r => SigBus(r, wp: true)) { InHelper = true },
+        new("events", All, 4, r => Events(r, wp: false)) { InHelper = true },
+        new("events-wp", All, 4, r => Events(r, wp: true)) { InHelper = true },
         new("poison", All, 4, Poison),
         new("move", All, 2, Move),
         new("mmap-changing", All, 1, MmapChanging),
         new("close-wakes", All, 1, CloseWakes),
+        new("guest_memfd-register", [MemType.GuestMemfd], 2, GuestMemfdRegister) { InHelper = true },
     ];
+
+    /// <summary>
+    /// uffd-unit-tests cases no target runs yet, with the reason: each is reported (Assert.Inconclusive), never passed.
+    /// </summary>
+    public static readonly (string Name, string Model, Func<string> Host)[] NotRun =
+    [
+        ("move-pmd", "the model has no THP (PMD-mapped anonymous huge pages)", HostThp),
+        ("move-pmd-split", "the model has no THP (it splits PMD-mapped THPs while moving)", HostThp),
+        ("wp-fork-pin", "the model has no GUP long-term pinning (gup_test)", HostGupTest),
+        ("wp-fork-pin-with-event", "the model has no GUP long-term pinning (gup_test)", HostGupTest),
+        ("minor-collapse", "the model has no THP, so MADV_COLLAPSE of shmem has nothing to collapse", HostThp),
+    ];
+
+    private static string HostThp()
+    {
+        const string path = "/sys/kernel/mm/transparent_hugepage/enabled";
+        string mode = File.Exists(path) ? File.ReadAllText(path).Trim() : "absent";
+        return $"host could run it (THP: {mode}), but with nothing to compare against it is not run";
+    }
+
+    private static string HostGupTest() => File.Exists("/sys/kernel/debug/gup_test")
+        ? "host has /sys/kernel/debug/gup_test, but with nothing to compare against it is not run"
+        : "host cannot either: /sys/kernel/debug/gup_test is absent (CONFIG_GUP_TEST=n)";
 
     private static UffdFeatures MissingFor(MemType t) => t switch
     {
@@ -212,18 +249,171 @@ public static class Scenarios
     }
 
     /// <summary>
-    /// uffd-unit-tests <c>sigbus</c>: with FEATURE_SIGBUS a fault on a missing page raises SIGBUS and queues nothing;
-    /// after a COPY the access succeeds.
+    /// uffd-unit-tests <c>UFFDIO_API (with syscall)</c> / <c>(with /dev/userfaultfd)</c> (<c>test_uffd_api</c>), opened with
+    /// the selftest's UFFD_FLAGS (O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY): a wrong api and an unknown feature bit
+    /// fail, the plain call succeeds (features and ioctls recorded in full), a second call on an initialised fd fails.
     /// </summary>
-    public static void SigBus(ScenarioRun r)
+    public static void UffdioApi(ScenarioRun r, bool device)
     {
-        r.Api(MissingFor(r.Type) | UffdFeatures.SigBus);
-        r.Register(r.P(0), (ulong)r.PageSize, UffdModes.Missing);
-        r.Finish(r.Access(r.P(0), AccessKind.Read));
+        r.OpenUffd(Uapi.O_CLOEXEC | Uapi.O_NONBLOCK | Uapi.UFFD_USER_MODE_ONLY, device);
+        r.RawApi(0xab, UffdFeatures.None);
+        r.RawApi(Uapi.UFFD_API, (UffdFeatures)(1UL << 63));
+        r.RawApi(Uapi.UFFD_API, UffdFeatures.None);
+        r.RawApi(Uapi.UFFD_API, (UffdFeatures)(1UL << 0));
+    }
+
+    /// <summary><c>uffd_test_ops-&gt;release_pages</c>: MADV_REMOVE where the area is shared, MADV_DONTNEED otherwise.</summary>
+    private static Zap Release(MemType t) => t.IsShared() ? Zap.Remove : Zap.DontNeed;
+
+    /// <summary>
+    /// uffd-unit-tests <c>wp-fork</c> / <c>wp-fork-with-event</c> (<c>uffd_wp_fork_test_common</c>): WP on the area, the
+    /// first page touched and protected; a forked child's pagemap keeps PM_UFFD_WP with EVENT_FORK and drops it without,
+    /// for the present PTE and again after a zap (DONTNEED for shared memory, PAGEOUT — result ignored — for private);
+    /// unprotect clears the bit, and a write faults the page back in without it.
+    /// </summary>
+    public static void WpFork(ScenarioRun r, bool withEvent)
+    {
+        if (r.Target is HelperTarget { PageOutUnsupported: { } why } && !r.Type.IsShared())
+            throw new ScenarioSkippedException(why);
+        ulong ps = (ulong)r.PageSize;
+        r.Api(WpFor(r.Type) | (withEvent ? UffdFeatures.EventFork : 0));
+        r.Register(r.P(0), (ulong)r.Area.Pages * ps, UffdModes.Wp);
         r.Finish(r.Access(r.P(0), AccessKind.Write, 1));
+        r.WriteProtect(r.P(0), ps, UffdWriteProtectMode.Wp);
+        r.Pagemap(r.P(0));
+        PagemapTestFork(r, withEvent);
+        if (r.Type.IsShared())
+            r.Finish(r.Zap(r.P(0), ps, Zap.DontNeed));
+        else
+            r.PageOut(r.P(0), ps);
+        r.Pagemap(r.P(0));
+        PagemapTestFork(r, withEvent);
+        r.WriteProtect(r.P(0), ps, UffdWriteProtectMode.None);
+        r.Pagemap(r.P(0));
+        r.Finish(r.Access(r.P(0), AccessKind.Write, 2));
+        r.Pagemap(r.P(0));
+        r.Unregister(r.P(0), (ulong)r.Area.Pages * ps);
+        r.FinalBytes();
+    }
+
+    /// <summary><c>pagemap_test_fork</c>: fork (the FORK event read by the handler, as <c>fork_event_consumer</c>), the
+    /// child's pagemap entry of the first page, the child exits.</summary>
+    private static void PagemapTestFork(ScenarioRun r, bool withEvent)
+    {
+        var parent = r.Uffd;
+        var fork = r.Fork();
+        if (withEvent)
+            r.UseForked(r.ExpectMessage());
+        r.Finish(fork);
+        var child = r.Child(fork);
+        r.Pagemap(r.P(0), child);
+        r.Exit(child);
+        if (withEvent)
+            r.Use(parent, "parent");
+    }
+
+    /// <summary>
+    /// uffd-unit-tests <c>sigbus</c> / <c>sigbus-wp</c> (<c>uffd_sigbus_test_common</c>, <c>faulting_process(1)</c> then
+    /// <c>(2)</c>): with FEATURE_SIGBUS every first touch of the first half is a real SIGBUS with no message; the process
+    /// COPYs the page (MODE_WP for -wp) and retries; with WP the write-back is a second SIGBUS, resolved by unprotecting.
+    /// After release_pages a forked child (EVENT_FORK, the handler following the child's uffd) gets SIGBUS on every page
+    /// and the handler sees no userfault.
+    /// </summary>
+    public static void SigBus(ScenarioRun r, bool wp)
+    {
+        ulong ps = (ulong)r.PageSize;
+        int n = r.Area.Pages, split = (n + 1) / 2;
+        r.Api(MissingFor(r.Type) | UffdFeatures.SigBus | UffdFeatures.EventFork | (wp ? WpFor(r.Type) : 0));
+        r.Register(r.P(0), (ulong)n * ps, UffdModes.Missing | (wp ? UffdModes.Wp : 0));
+        for (int nr = 0; nr < split; nr++)
+        {
+            r.Finish(r.Access(r.P(nr), AccessKind.Read));
+            r.Copy(r.P(nr), r.Pattern(80 + nr), wp ? UffdCopyMode.Wp : UffdCopyMode.None);
+            byte v = r.Finish(r.Access(r.P(nr), AccessKind.Read)).Value;
+            if (r.Finish(r.Access(r.P(nr), AccessKind.Write, v)).Signal is not null)
+            {
+                r.WriteProtect(r.P(nr), ps, UffdWriteProtectMode.None);
+                r.Finish(r.Access(r.P(nr), AccessKind.Write, v));
+            }
+        }
         r.Poll();
-        r.Copy(r.P(0), r.Pattern(40));
-        r.Finish(r.Access(r.P(0) + 1, AccessKind.Read));
+        r.Finish(r.Zap(r.P(0), (ulong)n * ps, Release(r.Type)));
+        var fork = r.Fork();
+        r.UseForked(r.ExpectMessage());
+        r.Finish(fork);
+        var child = r.Child(fork);
+        for (int nr = 0; nr < split; nr++)
+            r.Finish(r.Access(child, r.P(nr), AccessKind.Read));
+        r.Poll();
+        r.Exit(child);
+        r.FinalBytes();
+    }
+
+    /// <summary>
+    /// uffd-unit-tests <c>events</c> / <c>events-wp</c> (<c>uffd_events_test_common</c>, <c>faulting_process(0)</c>): the
+    /// handler follows the FORK to the child's uffd; the child reads the first half (MISSING, COPY — MODE_WP for -wp, so
+    /// its write-back is a WP fault resolved by unprotecting), mremaps the area onto area_src (REMAP: the handler's
+    /// addresses move), reads the second half there, releases it (REMOVE: the handler unregisters the range, as
+    /// uffd_poll_thread does) and finds every page zero.
+    /// </summary>
+    public static void Events(ScenarioRun r, bool wp)
+    {
+        ulong ps = (ulong)r.PageSize;
+        int n = r.Area.Pages, split = (n + 1) / 2, nr;
+        r.Api(MissingFor(r.Type) | UffdFeatures.EventFork | UffdFeatures.EventRemap | UffdFeatures.EventRemove | (wp ? WpFor(r.Type) : 0));
+        var src = r.MapExtra(r.Type, n);
+        r.Register(r.P(0), (ulong)n * ps, UffdModes.Missing | (wp ? UffdModes.Wp : 0));
+        var fork = r.Fork();
+        r.UseForked(r.ExpectMessage());
+        r.Finish(fork);
+        var child = r.Child(fork);
+        for (nr = 0; nr < split; nr++)
+            FaultAndWriteBack(r, child, r.P(nr), nr, wp);
+        var m = r.Mremap(child, r.P(0), (ulong)n * ps, src.Start);
+        r.ExpectMessage();
+        r.Finish(m);
+        for (; nr < n; nr++)
+            FaultAndWriteBack(r, child, src.Start + (ulong)nr * ps, nr, wp);
+        var release = r.Zap(child, src.Start, (ulong)n * ps, Release(r.Type));
+        var msg = r.ExpectMessage();
+        if (msg.Event == UffdEvent.Remove)
+            r.Unregister(msg.RemoveStart, msg.RemoveEnd - msg.RemoveStart);
+        r.Finish(release);
+        for (nr = 0; nr < n; nr++)
+            r.Finish(r.Access(child, src.Start + (ulong)nr * ps + (ulong)nr, AccessKind.Read));
+        r.Poll();
+        r.Exit(child);
+        r.FinalBytes();
+    }
+
+    private static void FaultAndWriteBack(ScenarioRun r, ITargetProcess child, ulong page, int nr, bool wp)
+    {
+        var t = r.Access(child, page, AccessKind.Read);
+        r.ExpectMessage();
+        r.Copy(page, r.Pattern(90 + nr), wp ? UffdCopyMode.Wp : UffdCopyMode.None);
+        byte v = r.Finish(t).Value;
+        t = r.Access(child, page, AccessKind.Write, v);
+        if (wp)
+        {
+            r.ExpectMessage();
+            r.WriteProtect(page, (ulong)r.PageSize, UffdWriteProtectMode.None);
+        }
+        r.Finish(t);
+    }
+
+    /// <summary>
+    /// guest_memfd (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED, from a KVM VM on the host): mapped, touched
+    /// (written through the area), then UFFDIO_REGISTER with MISSING and with MINOR. Mainline refuses both with EINVAL
+    /// (<c>vma_can_userfault</c>: not anonymous, shmem or hugetlb); the series' guest_memfd registers
+    /// (<c>vm_uffd_ops</c>), which the model shows in its series setting.
+    /// </summary>
+    public static void GuestMemfdRegister(ScenarioRun r)
+    {
+        ulong len = (ulong)r.Area.Pages * (ulong)r.PageSize;
+        r.Api(UffdFeatures.None);
+        r.Populate(r.P(0), r.Pattern(70));
+        r.Register(r.P(0), len, UffdModes.Missing);
+        r.Register(r.P(0), len, UffdModes.Minor);
         r.FinalBytes();
     }
 

@@ -16,6 +16,9 @@ public enum MemType
     HugeTlb,
     /// <summary><c>hugetlb-private</c>: an MFD_HUGETLB memfd mapped MAP_PRIVATE, plus a MAP_SHARED alias.</summary>
     HugeTlbPrivate,
+    /// <summary><c>guest_memfd</c>: a KVM guest_memfd created with GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+    /// mapped MAP_SHARED, plus a MAP_SHARED alias (not a uffd-unit-tests type; see <see cref="Scenarios.GuestMemfdRegister"/>).</summary>
+    GuestMemfd,
 }
 
 /// <summary>Names and properties of <see cref="MemType"/>.</summary>
@@ -31,14 +34,15 @@ public static class MemTypes
         MemType.Shmem => "shmem",
         MemType.ShmemPrivate => "shmem-private",
         MemType.HugeTlb => "hugetlb",
-        _ => "hugetlb-private",
+        MemType.HugeTlbPrivate => "hugetlb-private",
+        _ => "guest_memfd",
     };
 
     /// <summary>hugetlb or hugetlb-private.</summary>
     public static bool IsHuge(this MemType t) => t is MemType.HugeTlb or MemType.HugeTlbPrivate;
 
     /// <summary>Whether the area itself is MAP_SHARED.</summary>
-    public static bool IsShared(this MemType t) => t is MemType.Shmem or MemType.HugeTlb;
+    public static bool IsShared(this MemType t) => t is MemType.Shmem or MemType.HugeTlb or MemType.GuestMemfd;
 
     /// <summary>Whether the area is file-backed (has a page cache and an alias mapping).</summary>
     public static bool HasPageCache(this MemType t) => t != MemType.Anon;
@@ -60,6 +64,8 @@ public enum Zap
     DontNeed,
     /// <summary><c>MADV_REMOVE</c>.</summary>
     Remove,
+    /// <summary><c>MADV_PAGEOUT</c> (reclaim; the targets need no swap, see <see cref="IUffdTarget.Main"/>).</summary>
+    PageOut,
 }
 
 /// <summary>What a faulting task's access ended with: a byte value, or the signal the process would get
@@ -90,6 +96,46 @@ public interface IUffdTarget : IDisposable
 
     /// <summary>Maps <paramref name="pages"/> pages (of the type's page size) of <paramref name="type"/> with an empty page cache.</summary>
     ITargetArea Map(MemType type, int pages);
+
+    /// <summary>A userfaultfd opened with <paramref name="flags"/> (O_* and UFFD_USER_MODE_ONLY) through the syscall or
+    /// /dev/userfaultfd, before UFFDIO_API; null with <paramref name="errno"/> when the open fails.</summary>
+    IUserfaultfd? OpenUffd(int flags, bool device, out Errno errno);
+
+    /// <summary>The child's userfaultfd that a UFFD_EVENT_FORK message <paramref name="fork"/>, read from
+    /// <paramref name="parent"/>, carries.</summary>
+    IUserfaultfd AdoptForked(IUserfaultfd parent, in UffdMsg fork);
+
+    /// <summary>
+    /// The process the areas live in, for scenarios that fork, mremap or read pagemap; null where the target cannot fork
+    /// (fork(2) in a .NET process is unsafe: those scenarios run in uffd_helper). MADV_PAGEOUT: the model has no reclaim,
+    /// so it leaves entries as they are, which is what the host does without swap (a target with swap cannot run it).
+    /// </summary>
+    ITargetProcess? Main { get; }
+}
+
+/// <summary>A process of a target (the one the areas were mapped in, or a forked child).</summary>
+public interface ITargetProcess
+{
+    /// <summary>Starts a task touching <paramref name="address"/> (see <see cref="ITargetArea.StartAccess"/>).</summary>
+    ITargetTask StartAccess(ulong address, AccessKind kind, byte value);
+
+    /// <summary>Starts a task calling madvise.</summary>
+    ITargetTask StartZap(ulong start, ulong length, Zap zap);
+
+    /// <summary>Starts a task calling <c>mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, new)</c>.</summary>
+    ITargetTask StartMremap(ulong oldAddress, ulong length, ulong newAddress);
+
+    /// <summary>Starts a task calling fork(2) (it may block on UFFD_EVENT_FORK); <see cref="Child"/> after it finished.</summary>
+    ITargetTask StartFork();
+
+    /// <summary>The child a finished fork task created.</summary>
+    ITargetProcess Child(ITargetTask fork);
+
+    /// <summary>The <c>/proc/pid/pagemap</c> entry of <paramref name="address"/>.</summary>
+    ulong Pagemap(ulong address);
+
+    /// <summary>The child exits (exit_mmap); nothing for the first process.</summary>
+    void Exit();
 }
 
 /// <summary>A mapped area (and, for file-backed types, a MAP_SHARED alias of the same file pages).</summary>

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using PluginMm.Runtime.Linux.Interop;
+using PluginMm.TestNative;
 using PluginMm.Userfaultfd;
 
 namespace PluginMm.Runtime.Linux.Tests;
@@ -24,56 +24,22 @@ public sealed class UapiLayoutTests
     [ClassInitialize]
     public static void Compile(TestContext _)
     {
-        string src = Path.Combine(AppContext.BaseDirectory, "uffd_layout.c");
-        string exe = Path.Combine(Path.GetTempPath(), $"pluginmm-uffd-layout-{Environment.ProcessId}");
-        if (!File.Exists("/usr/include/linux/userfaultfd.h"))
-        {
-            s_skip = "kernel UAPI headers absent (/usr/include/linux/userfaultfd.h; install linux-libc-dev)";
+        string? exe = NativeProgram.TryBuild("uffd_layout.c", out s_skip);
+        if (exe is null)
             return;
-        }
-        try
+        var (rc, output) = NativeProgram.Run(exe, "", TimeSpan.FromSeconds(60));
+        if (rc != 0)
+            throw new InvalidOperationException($"layout program failed: {output}");
+        var values = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var (rc, output) = Run("gcc", $"-Wall -o {exe} {src}");
-            if (rc != 0)
-            {
-                s_skip = $"gcc failed ({rc}): {output}";
-                return;
-            }
-            (rc, output) = Run(exe, "");
-            if (rc != 0)
-                throw new InvalidOperationException($"layout program failed: {output}");
-            var values = new Dictionary<string, ulong>(StringComparer.Ordinal);
-            foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                var parts = line.Split(' ');
-                if (parts[0] == "absent")
-                    s_absent.Add(parts[1]);
-                else
-                    values[parts[0] + " " + parts[1]] = ulong.Parse(parts[2], CultureInfo.InvariantCulture);
-            }
-            s_values = values;
+            var parts = line.Split(' ');
+            if (parts[0] == "absent")
+                s_absent.Add(parts[1]);
+            else
+                values[parts[0] + " " + parts[1]] = ulong.Parse(parts[2], CultureInfo.InvariantCulture);
         }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            s_skip = $"gcc not available: {e.Message}";
-        }
-        finally
-        {
-            File.Delete(exe);
-        }
-    }
-
-    private static (int, string) Run(string file, string args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000))
-        {
-            p.Kill();
-            throw new TimeoutException($"{file} hung");
-        }
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        s_values = values;
     }
 
     private Dictionary<string, ulong> Values()
