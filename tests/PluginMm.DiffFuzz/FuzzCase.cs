@@ -252,7 +252,8 @@ public sealed class Layout
     {
         if (a >= Base && a < End)
         {
-            var (n, b) = new[] { ('A', A), ('L', L), ('S', S), ('X', X) }.MinBy(r => a >= r.Item2 ? a - r.Item2 : r.Item2 - a);
+            // The region whose start is the greatest at or below a (addresses below A are A-relative).
+            var (n, b) = new[] { ('X', X), ('S', S), ('L', L), ('A', A) }.FirstOrDefault(r => a >= r.Item2, ('A', A));
             return a >= b ? $"{n}+{Op.Hex(a - b)}" : $"{n}-{Op.Hex(b - a)}";
         }
         return Op.Hex(a);

@@ -62,7 +62,12 @@ public static class Generator
                 ops.Add(new Op("register", ("start", "A+0x0"), ("len", H((ulong)_n * _p)), ("mode", H(ValidModes()))));
             int count = _r.Next(4, 28);
             for (int i = 0; i < count; i++)
-                ops.Add(Next());
+            {
+                var op = Next();
+                ops.Add(op);
+                if (op.Kind == "open" && Chance(85))
+                    ops.Add(Api());
+            }
             return new FuzzCase(_type, _n, placement, ops, _seed);
         }
 

@@ -174,8 +174,10 @@ public sealed class ModelSide : Side
         {
             int alive = Workers.Count(w => w.Thread!.IsAlive);
             int blocked = 0;
+            // A released context's queues are emptied by the waiters themselves as they wake: not counted.
             foreach (var c in _ctxs)
-                blocked += c.WaitingCount + c.PendingEventCount;
+                if (!c.Released)
+                    blocked += c.WaitingCount + c.PendingEventCount;
             if (alive <= blocked)
                 return true;
             if (Environment.TickCount64 > deadline)

@@ -48,12 +48,15 @@ if (showCase is { } cs)
     return 0;
 }
 
-bool needHuge = replay is null ? o.Types.Any(t => t.IsHuge()) : true;
+bool needHuge = replay is null ? o.Types.Any(t => t.IsHuge()) : FuzzCase.Parse(File.ReadAllText(replay)).Type.IsHuge();
 if (needHuge && side != "model")
     HostSide.ReserveHugePages(16);
 using var release = new HugePagesRelease();
-Console.CancelKeyPress += (_, e) => { HostSide.ReleaseHugePages(); };
+// Give the huge pages back on every way out: normal end, Ctrl-C, SIGTERM, SIGHUP.
 AppDomain.CurrentDomain.ProcessExit += (_, _) => HostSide.ReleaseHugePages();
+using var onInt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => HostSide.ReleaseHugePages());
+using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => HostSide.ReleaseHugePages());
+using var onHup = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, _ => HostSide.ReleaseHugePages());
 
 // The watchdog: no operation finished for two minutes means something hangs beyond every timeout; report and exit.
 long beat = Environment.TickCount64;

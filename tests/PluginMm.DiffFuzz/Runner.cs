@@ -170,7 +170,25 @@ public static partial class Runner
             f = "hang";
         if (op.Kind == "access" && op["at"].StartsWith('L'))
             kind = "access-alias";
+        kind += Tag(op);
         return $"{kind}:{f}:{type.Name()}";
+    }
+
+    /// <summary>
+    /// Marks the argument shapes the kernel treats specially, so their divergences are classes of their own: an
+    /// absolute address below 64 KiB (mmap_min_addr) is <c>[low]</c>, a length of 2^63 or more (it wraps) <c>[wrap]</c>.
+    /// </summary>
+    private static string Tag(Op op)
+    {
+        bool low = false, wrap = false;
+        foreach (var (k, v) in op.Args)
+        {
+            if (k is "start" or "dst" or "src" or "old" && v.StartsWith("0x", StringComparison.Ordinal) && Op.ParseNum(v) < 0x10000)
+                low = true;
+            if (k is "len" && Op.ParseNum(v) >= 1UL << 63)
+                wrap = true;
+        }
+        return (low ? "[low]" : "") + (wrap ? "[wrap]" : "");
     }
 
     private static string Value(Rec r, string key) => r.Fields.FirstOrDefault(x => x.Key == key).Value ?? "";
