@@ -12,6 +12,7 @@ const string Help = """
       --no-shrink        do not shrink divergent cases
       --replay FILE      run one case file and print its trace (exit 1 if it diverges)
       --side SIDE        with --replay: model, host or both (default both)
+      --shrink FILE      shrink a divergent case file (keeping its class) and print the minimal case file
       --case SEED        print the case a case seed generates (with --types)
       --help             this text
 
@@ -19,7 +20,7 @@ const string Help = """
     """;
 
 var o = new FuzzOptions { OutDir = "difffuzz-cases" };
-string? replay = null, side = "both";
+string? replay = null, side = "both", shrink = null;
 ulong? showCase = null;
 for (int i = 0; i < args.Length; i++)
 {
@@ -35,6 +36,7 @@ for (int i = 0; i < args.Length; i++)
         case "--no-shrink": o.Shrink = false; break;
         case "--replay": replay = Arg(); break;
         case "--side": side = Arg(); break;
+        case "--shrink": shrink = Arg(); break;
         case "--case": showCase = Op.ParseNum(Arg()); break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}\n{Help}"); return 2;
     }
@@ -48,6 +50,7 @@ if (showCase is { } cs)
     return 0;
 }
 
+replay ??= shrink;
 bool needHuge = replay is null ? o.Types.Any(t => t.IsHuge()) : FuzzCase.Parse(File.ReadAllText(replay)).Type.IsHuge();
 if (needHuge && side != "model")
     HostSide.ReserveHugePages(16);
@@ -74,6 +77,18 @@ using var watchdog = new Timer(_ =>
 if (replay is not null)
 {
     var c = FuzzCase.Parse(File.ReadAllText(replay));
+    if (shrink is not null)
+    {
+        var first = Runner.Run(c);
+        if (first.Divergence is not { } d0)
+        {
+            Console.WriteLine($"difffuzz: {Path.GetFileName(shrink)} does not diverge; nothing to shrink");
+            return 0;
+        }
+        var (small, sd) = Runner.Shrink(c, d0, TimeSpan.FromSeconds(120));
+        Console.Write(Runner.CaseFile(small, sd, $"shrunk from {Path.GetFileName(shrink)} ({c.Ops.Count} -> {small.Ops.Count} ops)"));
+        return 1;
+    }
     var run = Runner.Run(c, model: side != "host", host: side != "model");
     Console.Write(Runner.Trace(run));
     if (run.Error is not null)
