@@ -1,5 +1,7 @@
 using PluginMm.DiffFuzz;
 
+using PluginMm.Conformance;
+
 namespace PluginMm.DiffFuzz.Tests;
 
 /// <summary>

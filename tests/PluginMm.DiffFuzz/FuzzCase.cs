@@ -1,51 +1,16 @@
 using System.Globalization;
 using System.Text;
+using PluginMm.Conformance;
 
 namespace PluginMm.DiffFuzz;
 
-/// <summary>The memory types a case runs on (uffd-unit-tests' <c>mem_type_t</c>).</summary>
-public enum MemType
+/// <summary>Parsing of the memory type names (<see cref="MemType"/> and its names are shared with the conformance
+/// suite: tests/PluginMm.Conformance.Tests/Target.cs is compiled into this program).</summary>
+public static class MemTypeNames
 {
-    /// <summary>MAP_PRIVATE|MAP_ANONYMOUS.</summary>
-    Anon,
-    /// <summary>A memfd mapped MAP_SHARED.</summary>
-    Shmem,
-    /// <summary>A memfd mapped MAP_PRIVATE.</summary>
-    ShmemPrivate,
-    /// <summary>An MFD_HUGETLB memfd mapped MAP_SHARED.</summary>
-    HugeTlb,
-    /// <summary>An MFD_HUGETLB memfd mapped MAP_PRIVATE.</summary>
-    HugeTlbPrivate,
-}
-
-/// <summary>Names of <see cref="MemType"/>.</summary>
-public static class MemTypes
-{
-    /// <summary>Every type.</summary>
-    public static readonly MemType[] All = [MemType.Anon, MemType.Shmem, MemType.ShmemPrivate, MemType.HugeTlb, MemType.HugeTlbPrivate];
-
-    /// <summary>The selftest's name.</summary>
-    public static string Name(this MemType t) => t switch
-    {
-        MemType.Anon => "anon",
-        MemType.Shmem => "shmem",
-        MemType.ShmemPrivate => "shmem-private",
-        MemType.HugeTlb => "hugetlb",
-        _ => "hugetlb-private",
-    };
-
-    /// <summary>Parses a name of <see cref="Name"/>.</summary>
-    public static MemType Parse(string s) => All.FirstOrDefault(t => t.Name() == s) is var t && t.Name() == s
-        ? t : throw new FormatException($"unknown memory type '{s}' (anon, shmem, shmem-private, hugetlb, hugetlb-private)");
-
-    /// <summary>hugetlb or hugetlb-private.</summary>
-    public static bool IsHuge(this MemType t) => t is MemType.HugeTlb or MemType.HugeTlbPrivate;
-
-    /// <summary>The area is MAP_SHARED.</summary>
-    public static bool IsShared(this MemType t) => t is MemType.Shmem or MemType.HugeTlb;
-
-    /// <summary>File-backed: a page cache and a never-registered MAP_SHARED alias.</summary>
-    public static bool HasFile(this MemType t) => t != MemType.Anon;
+    /// <summary>Parses a name of <see cref="MemTypes.Name"/>.</summary>
+    public static MemType Parse(string s) => MemTypes.All.Where(t => t.Name() == s).Select(t => (MemType?)t).FirstOrDefault()
+        ?? throw new FormatException($"unknown memory type '{s}' (anon, shmem, shmem-private, hugetlb, hugetlb-private)");
 }
 
 /// <summary>
@@ -170,7 +135,7 @@ public sealed class FuzzCase
             var word = line.Split(' ', 2);
             switch (word[0])
             {
-                case "type": type = MemTypes.Parse(word[1].Trim()); break;
+                case "type": type = MemTypeNames.Parse(word[1].Trim()); break;
                 case "pages": pages = int.Parse(word[1], CultureInfo.InvariantCulture); break;
                 case "placement": placement = Op.ParseNum(word[1].Trim()); break;
                 case "seed": seed = Op.ParseNum(word[1].Trim()); break;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 
+using PluginMm.Conformance;
+
 namespace PluginMm.DiffFuzz;
 
 /// <summary>Options of a fuzzing run.</summary>

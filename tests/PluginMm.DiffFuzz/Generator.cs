@@ -1,5 +1,7 @@
 using PluginMm.Userfaultfd;
 
+using PluginMm.Conformance;
+
 namespace PluginMm.DiffFuzz;
 
 /// <summary>Turns a seed into a case: a memory type, an area and its placement, and a random operation sequence.</summary>
@@ -147,7 +149,7 @@ public static class Generator
 
         private Op Next()
         {
-            bool file = _type.HasFile();
+            bool file = _type.HasPageCache();
             int w = _r.Next(file ? 128 : 116);
             if (w < 9) { var (s, l) = Range(); return new Op("register", ("start", s), ("len", H(l)), ("mode", H(Chance(90) ? ValidModes() : Mode(0xf)))); }
             if (w < 14) { var (s, l) = Range(); return new Op("unregister", ("start", s), ("len", H(l))); }
@@ -198,7 +200,7 @@ public static class Generator
             string src = k < 72 ? $"S+{H(dst.StartsWith("A+", StringComparison.Ordinal) ? Op.ParseNum(dst[2..]) % ((ulong)_n * _p) : 0)}"
                 : k < 80 ? "S+0x10"
                 : k < 86 ? "0x0"
-                : k < 92 || !_type.HasFile() ? "A-0x1000"
+                : k < 92 || !_type.HasPageCache() ? "A-0x1000"
                 : "L+0x0";
             if (len > (ulong)_n * _p && src.StartsWith('S'))
                 len = (ulong)_n * _p;

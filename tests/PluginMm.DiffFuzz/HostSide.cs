@@ -2,6 +2,8 @@ using Microsoft.Win32.SafeHandles;
 using PluginMm.Runtime.Linux;
 using PluginMm.Userfaultfd;
 
+using PluginMm.Conformance;
+
 namespace PluginMm.DiffFuzz;
 
 /// <summary>
@@ -215,29 +217,7 @@ public sealed class HostSide : Side
 
     /// <inheritdoc/>
     protected override bool Settle(int timeoutMs)
-    {
-        long deadline = Environment.TickCount64 + timeoutMs;
-        var spin = new SpinWait();
-        while (true)
-        {
-            bool all = true;
-            foreach (var (w, t) in _threads)
-            {
-                if (!t.Finished && !t.Wchan.Contains("userfault", StringComparison.Ordinal))
-                {
-                    all = false;
-                    break;
-                }
-            }
-            if (all)
-                return true;
-            if (Environment.TickCount64 > deadline)
-                return false;
-            if (spin.NextSpinWillYield)
-                Thread.Sleep(1);
-            spin.SpinOnce();
-        }
-    }
+        => WaitUntil(() => _threads.Values.All(t => t.Finished || t.Wchan.Contains("userfault", StringComparison.Ordinal)), timeoutMs);
 
     /// <inheritdoc/>
     public override void Dispose()

@@ -1,6 +1,8 @@
 using PluginMm.Runtime;
 using PluginMm.Userfaultfd;
 
+using PluginMm.Conformance;
+
 namespace PluginMm.DiffFuzz;
 
 /// <summary>
@@ -166,27 +168,16 @@ public sealed class ModelSide : Side
     protected override bool ReadMemory(ulong a, Span<byte> buffer) => _self.Read(a, buffer) == AccessResult.Ok;
 
     /// <inheritdoc/>
-    protected override bool Settle(int timeoutMs)
+    protected override bool Settle(int timeoutMs) => WaitUntil(() =>
     {
-        long deadline = Environment.TickCount64 + timeoutMs;
-        var spin = new SpinWait();
-        while (true)
-        {
-            int alive = Workers.Count(w => w.Thread!.IsAlive);
-            int blocked = 0;
-            // A released context's queues are emptied by the waiters themselves as they wake: not counted.
-            foreach (var c in _ctxs)
-                if (!c.Released)
-                    blocked += c.WaitingCount + c.PendingEventCount;
-            if (alive <= blocked)
-                return true;
-            if (Environment.TickCount64 > deadline)
-                return false;
-            if (spin.NextSpinWillYield)
-                Thread.Sleep(1);
-            spin.SpinOnce();
-        }
-    }
+        int alive = Workers.Count(w => w.Thread!.IsAlive);
+        int blocked = 0;
+        // A released context's queues are emptied by the waiters themselves as they wake: not counted.
+        foreach (var c in _ctxs)
+            if (!c.Released)
+                blocked += c.WaitingCount + c.PendingEventCount;
+        return alive <= blocked;
+    }, timeoutMs);
 
     /// <inheritdoc/>
     public override void Dispose()

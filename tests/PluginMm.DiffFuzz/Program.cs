@@ -1,3 +1,4 @@
+using PluginMm.Conformance;
 using System.Globalization;
 using PluginMm.DiffFuzz;
 
@@ -31,7 +32,7 @@ for (int i = 0; i < args.Length; i++)
         case "--seconds": o.Duration = TimeSpan.FromSeconds(double.Parse(Arg(), CultureInfo.InvariantCulture)); break;
         case "--cases": o.Cases = long.Parse(Arg(), CultureInfo.InvariantCulture); break;
         case "--seed": o.Seed = Op.ParseNum(Arg()); break;
-        case "--types": o.Types = Arg().Split(',', StringSplitOptions.RemoveEmptyEntries).Select(MemTypes.Parse).ToList(); break;
+        case "--types": o.Types = Arg().Split(',', StringSplitOptions.RemoveEmptyEntries).Select(MemTypeNames.Parse).ToList(); break;
         case "--out": o.OutDir = Arg(); break;
         case "--no-shrink": o.Shrink = false; break;
         case "--replay": replay = Arg(); break;

@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.RegularExpressions;
 
+using PluginMm.Conformance;
+
 namespace PluginMm.DiffFuzz;
 
 /// <summary>Where two sides first disagreed.</summary>

@@ -1,6 +1,8 @@
 using System.Text;
 using PluginMm.Userfaultfd;
 
+using PluginMm.Conformance;
+
 namespace PluginMm.DiffFuzz;
 
 /// <summary>What one operation produced on one side: named fields in order (errno, field, masks, messages, outcomes).</summary>
@@ -185,6 +187,22 @@ public abstract class Side : IDisposable
     /// </summary>
     protected abstract bool Settle(int timeoutMs);
 
+    /// <summary>Polls <paramref name="done"/> (spinning, then sleeping 1 ms) until it holds or <paramref name="timeoutMs"/> passes.</summary>
+    protected static bool WaitUntil(Func<bool> done, int timeoutMs)
+    {
+        long deadline = Environment.TickCount64 + timeoutMs;
+        var spin = new SpinWait();
+        while (!done())
+        {
+            if (Environment.TickCount64 > deadline)
+                return false;
+            if (spin.NextSpinWillYield)
+                Thread.Sleep(1);
+            spin.SpinOnce();
+        }
+        return true;
+    }
+
     /// <summary>Frees everything (unmaps, breaks livelocked workers, joins them).</summary>
     public abstract void Dispose();
 
@@ -290,7 +308,7 @@ public abstract class Side : IDisposable
             case "punch":
                 {
                     long off = (long)op.Num("off"), len = (long)op.Num("len");
-                    StartWorker(r, $"{op}", () => Case.Type.HasFile() ? PunchHole(off, len).ToString() : "ENODEV");
+                    StartWorker(r, $"{op}", () => Case.Type.HasPageCache() ? PunchHole(off, len).ToString() : "ENODEV");
                     break;
                 }
             case "close":
@@ -446,14 +464,14 @@ public abstract class Side : IDisposable
                 var (present, wp, file) = Pagemap(a);
                 var sb = new StringBuilder();
                 sb.Append(present ? 'P' : '-').Append(wp ? 'W' : '-').Append(file ? 'F' : '-');
-                if (name == "p" && Case.Type.HasFile() && CachedPage(i) is { } cached)
+                if (name == "p" && Case.Type.HasPageCache() && CachedPage(i) is { } cached)
                     sb.Append(cached == "1" ? 'C' : '-');
                 if (present || after)
                     sb.Append(' ').Append(!ReadMemory(a, buf) ? "fault" : _racedPages.Contains(a) ? "raced" : Hash(buf));
                 r.Add($"{name}{i}", sb.ToString());
             }
         }
-        if (Case.Type.HasFile())
+        if (Case.Type.HasPageCache())
             r.Add("cached", CachedTotal().ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
