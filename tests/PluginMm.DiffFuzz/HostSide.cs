@@ -25,32 +25,81 @@ public sealed class HostSide : Side
     private MemFile? _file;
     private bool _mapped;
 
-    /// <summary>Huge pages reserved for the host's hugetlb cases (null: none, see <see cref="HugeReason"/>).</summary>
-    public static HugeTlbReservation? Huge { get; private set; }
+    private const string NrHugePages = "/proc/sys/vm/nr_hugepages";
+    private static readonly Lock s_hugeLock = new();
+    private static int s_reserved;
 
-    /// <summary>Why hugetlb cannot run on the host.</summary>
+    /// <summary>Why hugetlb cannot run on the host (null when huge pages are reserved).</summary>
     public static string? HugeReason { get; private set; } = "huge pages not reserved (call ReserveHugePages)";
 
-    /// <summary>Reserves <paramref name="pages"/> default-size huge pages (given back by <see cref="ReleaseHugePages"/>).</summary>
+    /// <summary>
+    /// Raises <c>nr_hugepages</c> by <paramref name="pages"/> default-size (2 MiB) pages; <see cref="ReleaseHugePages"/>
+    /// lowers it by the same number. Relative, not a restore of an absolute value, so test processes reserving at
+    /// the same time give back exactly what they took (the conformance suite's <see cref="HugeTlbReservation"/> restores
+    /// the value it saw; <see cref="Runner.Run"/> discards a hugetlb case during which the total dropped).
+    /// </summary>
     public static void ReserveHugePages(int pages)
     {
-        if (Huge is not null)
-            return;
-        if (HugeTlbReservation.DefaultHugePageSize != (int)Layout.Pmd)
+        lock (s_hugeLock)
         {
-            HugeReason = $"default huge page size is {HugeTlbReservation.DefaultHugePageSize} bytes, the fuzzer lays out 2 MiB pages";
-            return;
+            if (s_reserved > 0)
+                return;
+            if (HugeTlbReservation.DefaultHugePageSize != (int)Layout.Pmd)
+            {
+                HugeReason = $"default huge page size is {HugeTlbReservation.DefaultHugePageSize} bytes, the fuzzer lays out 2 MiB pages";
+                return;
+            }
+            try
+            {
+                long free = Meminfo("HugePages_Free:");
+                WriteNr(ReadNr() + pages);
+                if (Meminfo("HugePages_Free:") - free < pages)
+                {
+                    WriteNr(Math.Max(0, ReadNr() - pages));
+                    HugeReason = $"asked the kernel for {pages} more huge pages, it could not free them (memory fragmented or too small)";
+                    return;
+                }
+                s_reserved = pages;
+                HugeReason = null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                HugeReason = $"cannot reserve huge pages through {NrHugePages}: {e.Message} (needs root)";
+            }
         }
-        HugeReason = HugeTlbReservation.TryReserve(pages, out var r, out var why) ? null : why;
-        Huge = r;
     }
 
-    /// <summary>Gives the reserved huge pages back (restores nr_hugepages).</summary>
+    /// <summary>Gives the reserved huge pages back (lowers nr_hugepages by what <see cref="ReserveHugePages"/> raised).</summary>
     public static void ReleaseHugePages()
     {
-        Huge?.Dispose();
-        Huge = null;
-        HugeReason = "huge pages released";
+        lock (s_hugeLock)
+        {
+            if (s_reserved == 0)
+                return;
+            try { WriteNr(Math.Max(0, ReadNr() - s_reserved)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
+            s_reserved = 0;
+            HugeReason = "huge pages released";
+        }
+    }
+
+    /// <summary><c>HugePages_Total</c> now (0 if unknown).</summary>
+    public static long HugePagesTotal()
+    {
+        try { return Meminfo("HugePages_Total:"); }
+        catch (IOException) { return 0; }
+    }
+
+    private static long ReadNr() => long.Parse(File.ReadAllText(NrHugePages).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static void WriteNr(long v) => File.WriteAllText(NrHugePages, v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    private static long Meminfo(string key)
+    {
+        foreach (var line in File.ReadLines("/proc/meminfo"))
+            if (line.StartsWith(key, StringComparison.Ordinal))
+                return long.Parse(line.AsSpan(key.Length).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        return 0;
     }
 
     /// <summary>Checks /dev/userfaultfd (or the system call).</summary>

@@ -72,6 +72,7 @@ public static partial class Runner
                     return run;
                 }
             }
+            long hugeBefore = h is not null && c.Type.IsHuge() ? HostSide.HugePagesTotal() : 0;
             int index = 0;
             foreach (var op in c.Ops.Concat(Tail))
             {
@@ -87,6 +88,12 @@ public static partial class Runner
                 if (IsHang(rm) || IsHang(rh))
                     break;
                 index++;
+            }
+            if (hugeBefore > 0 && HostSide.HugePagesTotal() < hugeBefore)
+            {
+                // Another process lowered nr_hugepages under this case: its host faults may have failed for that.
+                run.Error = $"nr_hugepages dropped from {hugeBefore} to {HostSide.HugePagesTotal()} during the case (another process)";
+                run.Divergence = null;
             }
             return run;
         }
