@@ -25,9 +25,7 @@ public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
     /// <inheritdoc/>
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
-        var unsafeAllowed = context.CompilationProvider
-            .Select(static (c, _) => c.Options is CSharpCompilationOptions { AllowUnsafe: true })
-            .WithTrackingName(StepNames.UnsafeAllowed);
+        var canEmit = GenerationGate.Create(context);
 
         var specs = context.SyntaxProvider
             .ForAttributeWithMetadataName(
@@ -39,11 +37,11 @@ public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
             .Select(static (spec, _) => spec!)
             .WithTrackingName(StepNames.Specs);
 
-        context.RegisterSourceOutput(specs.Combine(unsafeAllowed), (spc, pair) =>
+        context.RegisterSourceOutput(specs.Combine(canEmit), (spc, pair) =>
         {
             if (pair.Right)
             {
-                AddSource(spc, HintName(pair.Left.FullyQualifiedName), _emitter.Value.EmitMemoryType(pair.Left));
+                AddSource(spc, HintNames.ForType(pair.Left.FullyQualifiedName), _emitter.Value.EmitMemoryType(pair.Left));
             }
         });
 
@@ -58,27 +56,13 @@ public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
             .Select(static (pair, _) => Parser.BuildRegistry(pair.Left, pair.Right))
             .WithTrackingName(StepNames.Registry);
 
-        context.RegisterSourceOutput(registry.Combine(unsafeAllowed), (spc, pair) =>
+        context.RegisterSourceOutput(registry.Combine(canEmit), (spc, pair) =>
         {
             if (pair.Right && pair.Left.Entries.Count > 0)
             {
-                AddSource(spc, "MemoryTypeRegistry" + MemoryTypeReader.GeneratedFileSuffix, _emitter.Value.EmitRegistry(pair.Left));
+                AddSource(spc, HintNames.Registry, _emitter.Value.EmitRegistry(pair.Left));
             }
         });
-    }
-
-    private static string HintName(string fullyQualifiedName)
-    {
-        var chars = fullyQualifiedName.Replace("global::", string.Empty).ToCharArray();
-        for (int i = 0; i < chars.Length; i++)
-        {
-            if (!(char.IsLetterOrDigit(chars[i]) || chars[i] is '.' or '_'))
-            {
-                chars[i] = '_';
-            }
-        }
-
-        return new string(chars) + MemoryTypeReader.GeneratedFileSuffix;
     }
 
     private static void AddSource(SourceProductionContext context, string hintName, string source)
@@ -112,4 +96,7 @@ public static class StepNames
 
     /// <summary>The registry spec (all memory types of the assembly).</summary>
     public const string Registry = nameof(Registry);
+
+    /// <summary>Whether the project's C# version is new enough for the generated code (PMM0015 when not).</summary>
+    public const string LanguageVersion = nameof(LanguageVersion);
 }

@@ -333,8 +333,8 @@ public sealed class AnalyzerTests
         var run = Run(
             Valid,
             Type("\"broken\", Backing = Backing.PageCache, Modes = UffdModes.Minor", Hooks(CanUserfault), name: "Broken", modifiers: "public static"));
-        Assert.IsTrue(run.Sources.Any(s => s.HintName == "Sample.Shmem.PluginMm.g.cs"));
-        Assert.IsTrue(run.Sources.Any(s => s.HintName == "Sample.Outer.Anon.PluginMm.g.cs"));
+        Assert.IsTrue(run.Sources.Any(s => Readable(s.HintName) == "Sample.Shmem.PluginMm.g.cs"));
+        Assert.IsTrue(run.Sources.Any(s => Readable(s.HintName) == "Sample.Outer.Anon.PluginMm.g.cs"));
         StringAssert.Contains(run.Source("MemoryTypeRegistry.PluginMm.g.cs"), "global::Sample.Shmem.Ops");
         Assert.IsFalse(run.Source("MemoryTypeRegistry.PluginMm.g.cs").Contains("Broken", StringComparison.Ordinal));
         AssertOnly(Analyze(run.Output), "PMM0001", "PMM0001", "PMM0004");
