@@ -18,7 +18,7 @@ namespace PluginMm.Generators;
 public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
 {
     /// <summary>The MSBuild property (made visible with CompilerVisibleProperty) naming the registry's namespace.</summary>
-    public const string RegistryNamespaceProperty = "build_property.PluginMmRegistryNamespace";
+    public const string RegistryNamespaceProperty = RegistryNamespace.Property;
 
     private readonly Lazy<Emitter> _emitter = new(() => new Emitter(), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -46,19 +46,25 @@ public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
         });
 
         var registryNamespace = context.AnalyzerConfigOptionsProvider
-            .Select(static (o, _) => o.GlobalOptions.TryGetValue(RegistryNamespaceProperty, out var ns) ? ns : null)
+            .Select(static (o, _) => RegistryNamespace.ReadProperty(o.GlobalOptions))
             .Combine(context.CompilationProvider.Select(static (c, _) => c.AssemblyName))
-            .Select(static (pair, _) => NamespaceHelper.Sanitize(string.IsNullOrWhiteSpace(pair.Left) ? pair.Right : pair.Left))
+            .Select(static (pair, _) => RegistryNamespace.Resolve(pair.Left, pair.Right))
             .WithTrackingName(StepNames.RegistryNamespace);
+
+        // PMM0014: a type named like the namespace (or a prefix of it) would make the registry CS0101 on the user's type.
+        var registryNamespaceFree = context.CompilationProvider
+            .Combine(registryNamespace)
+            .Select(static (pair, _) => RegistryNamespace.ClashingType(pair.Left, pair.Right) is null)
+            .WithTrackingName(StepNames.RegistryNamespaceFree);
 
         var registry = specs.Collect()
             .Combine(registryNamespace)
             .Select(static (pair, _) => Parser.BuildRegistry(pair.Left, pair.Right))
             .WithTrackingName(StepNames.Registry);
 
-        context.RegisterSourceOutput(registry.Combine(canEmit), (spc, pair) =>
+        context.RegisterSourceOutput(registry.Combine(canEmit.Combine(registryNamespaceFree)), (spc, pair) =>
         {
-            if (pair.Right && pair.Left.Entries.Count > 0)
+            if (pair.Right.Left && pair.Right.Right && pair.Left.Entries.Count > 0)
             {
                 AddSource(spc, HintNames.Registry, _emitter.Value.EmitRegistry(pair.Left));
             }
@@ -96,6 +102,9 @@ public static class StepNames
 
     /// <summary>The registry spec (all memory types of the assembly).</summary>
     public const string Registry = nameof(Registry);
+
+    /// <summary>Whether the registry's namespace is free of same-named types (PMM0014 when not).</summary>
+    public const string RegistryNamespaceFree = nameof(RegistryNamespaceFree);
 
     /// <summary>Whether the project's C# version is new enough for the generated code (PMM0015 when not).</summary>
     public const string LanguageVersion = nameof(LanguageVersion);

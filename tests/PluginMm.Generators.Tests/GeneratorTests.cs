@@ -147,7 +147,7 @@ public sealed class GeneratorTests
         Assert.IsEmpty(run.CompilerDiagnostics, Describe(run.CompilerDiagnostics));
     }
 
-    private static Assembly EmitAndLoad(Compilation compilation, out AssemblyLoadContext context)
+    internal static Assembly EmitAndLoad(Compilation compilation, out AssemblyLoadContext context)
     {
         using var stream = new MemoryStream();
         var result = compilation.Emit(stream);
