@@ -88,7 +88,7 @@ internal static class Program
         var allocator = new PluginMm.PageAllocator();
         var inode = new PluginMm.Inode("m", 4 * 4096, 4096, allocator);
         var vma = new PluginMm.VmaView(0x10000, 0x14000, PluginMm.VmFlags.Read | PluginMm.VmFlags.Write | PluginMm.VmFlags.Shared, 0, inode, 12, allocator);
-        var folio = ops.UffdOps.AllocFolio(in vma, 0x11000);
+        var folio = ops.UffdOps.AllocFolio(in vma, 0x11000)!;
         bool added = ops.UffdOps.FilemapAdd(folio, in vma, 0x11000) == PluginMm.Errno.None;
         folio.Unlock(); // FilemapAdd leaves it locked for the caller, as shmem_mfill_filemap_add does
         var found = ops.UffdOps.GetFolioNoAlloc(inode, 1);
@@ -142,7 +142,7 @@ run_cell names "$d" x 4
 
 # types-1000
 d="$(project types-1000 '<Nullable>enable</Nullable>')"
-for i in $(seq -w 0 999); do memory_type "namespace Consumer.Many;" "Type$i" "type$i" "?"; done >"$d/Types.cs"
+for i in $(seq -w 0 999); do memory_type "namespace Consumer.Many {" "Type$i" "type$i" "?"; echo "}"; done >"$d/Types.cs"
 main Consumer.types_1000.MemoryTypeRegistry 1000 >"$d/Program.cs"
 run_cell types-1000 "$d" x 1000
 
@@ -165,6 +165,19 @@ public static partial class Disk
     public static Errno FilemapAdd(Folio folio, in VmaView vma, ulong address) => PageCacheHooks.AddLocked(folio, in vma, address);
 }
 
+// PMM0009 (FilemapAdd without FilemapRemove, which MINOR alone does not require)
+[MemoryType("cache", Backing = Backing.PageCache, Modes = UffdModes.Minor)]
+public static partial class Cache
+{
+    public static bool CanUserfault(in VmaView vma, UffdModes modes) => true;
+
+    public static Folio? GetFolioNoAlloc(Inode inode, long pgoff) => PageCacheHooks.GetLocked(inode, pgoff);
+
+    public static Errno FilemapAdd(Folio folio, in VmaView vma, ulong address) => PageCacheHooks.AddLocked(folio, in vma, address);
+
+    public static VmFaultResult Fault(ref VmFault vmf) => PageCacheHooks.Fault(ref vmf);
+}
+
 // PMM0003 (MINOR on anonymous memory)
 [MemoryType("anon", Backing = Backing.Anonymous, Modes = UffdModes.Missing | UffdModes.Minor)]
 public static partial class Anon
@@ -184,13 +197,12 @@ public static class Driver
     }
 }
 CS
-main Consumer.format_crlf.MemoryTypeRegistry 2 | sed 's/var ops = all\[0\];/var ops = all[1];/' >"$d/Program.cs"
+main Consumer.format_crlf.MemoryTypeRegistry 3 | sed 's/var ops = all\[0\];/var ops = all[2];/' >"$d/Program.cs"
 sed -i 's/$/\r/' "$d/Broken.cs" "$d/Program.cs"
 if build "$d"; then result format-crlf 1 "the broken project built" "$d"
 else
   before="$(grep -oE 'error PMM00[0-9]+' "$d/build.log" | sort -u | tr '\n' ' ')"
-  (cd "$d" && dotnet format analyzers --diagnostics PMM0001 PMM0002 PMM0003 PMM0009 PMM0013 --severity error --no-restore \
-      -p:RestorePackagesPath="$work/packages" >"$d/format.log" 2>&1)
+  (cd "$d" && dotnet format analyzers Consumer.csproj --diagnostics PMM0001 PMM0002 PMM0003 PMM0009 PMM0013 --severity error --no-restore -v diag >"$d/format.log" 2>&1)
   bare=$(grep -c $'[^\r]$' "$d/Broken.cs" || true)
   if ! build "$d" || crashed "$d"; then cat "$d/format.log"; result format-crlf 1 "not fixed by dotnet format (before: $before)" "$d"
   elif [ "$bare" -ne 0 ]; then result format-crlf 1 "$bare lines without CR after the fix"
