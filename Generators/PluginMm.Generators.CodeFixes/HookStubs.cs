@@ -80,7 +80,7 @@ internal static class HookStubs
         },
         HookId.FilemapRemove => new[]
         {
-            "// The standard undo of FilemapAdd (shmem_mfill_filemap_remove): remove from the page cache and unlock. Replace it with FilemapAdd.",
+            "// The standard undo of FilemapAdd (shmem_mfill_filemap_remove): remove from the page cache and unlock. Replace it together with FilemapAdd.",
             "global::PluginMm.PageCacheHooks.RemoveAndUnlock(folio, in vma);",
         },
         _ => new[]

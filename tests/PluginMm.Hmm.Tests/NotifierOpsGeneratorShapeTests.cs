@@ -21,14 +21,7 @@ public sealed class NotifierOpsGeneratorShapeTests
 
     private static readonly CSharpParseOptions Parse = new(LanguageVersion.Latest);
 
-    private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
-    {
-        var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        return tpa.Where(p => Path.GetFileName(p) is { } n && (n.StartsWith("System.", StringComparison.Ordinal) || n is "netstandard.dll" or "mscorlib.dll"))
-            .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
-            .Append(MetadataReference.CreateFromFile(typeof(MmuIntervalNotifierOpsAttribute).Assembly.Location))
-            .ToImmutableArray();
-    });
+    private static Lazy<ImmutableArray<MetadataReference>> s_references => NotifierOpsGeneratorTests.s_references;
 
     private static string Notifier(string typeName, string name, string modifiers = "public static partial", string ns = "Sample") =>
         "using PluginMm;\nusing PluginMm.Hmm;\n" + $$"""

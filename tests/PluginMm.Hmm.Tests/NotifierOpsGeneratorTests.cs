@@ -22,7 +22,7 @@ public sealed class NotifierOpsGeneratorTests
     private const string Usings = "using PluginMm;\nusing PluginMm.Hmm;\n";
     private const string InvalidateOk = "    public static bool Invalidate(MmuIntervalNotifier interval, in MmuNotifierRangeView range, ulong curSeq) { interval.SetSeq(curSeq); Calls++; return true; }\n    public static int Calls;";
 
-    private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
+    internal static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
     {
         var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         return tpa.Where(p => Path.GetFileName(p) is { } n && (n.StartsWith("System.", StringComparison.Ordinal) || n is "netstandard.dll" or "mscorlib.dll"))
