@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packaging check for the PluginMm NuGet package:
 #   1. dotnet pack Generators/PluginMm.Package -> a local folder feed;
-#   2. the package holds the generator, code fixes and Handlebars.dll under analyzers/dotnet/cs, the attributes
+#   2. the package holds the generator, code fixes and Scriban.Signed.dll under analyzers/dotnet/cs, the attributes
 #      under lib/net10.0 and the buildTransitive props;
 #   3. a throwaway consumer (tests/PackageConsumer, copied to a temp dir, restored from the local feed only, with its
 #      own package folder so no stale PluginMm is reused) builds and runs with a good backend, and fails with PMM0001
@@ -27,7 +27,7 @@ listing="$(unzip -Z1 "$nupkg")"
 for entry in \
   analyzers/dotnet/cs/PluginMm.Generators.dll \
   analyzers/dotnet/cs/PluginMm.Generators.CodeFixes.dll \
-  analyzers/dotnet/cs/Handlebars.dll \
+  analyzers/dotnet/cs/Scriban.Signed.dll \
   lib/net10.0/PluginMm.Abstractions.dll \
   buildTransitive/PluginMm.props; do
   grep -qx "$entry" <<<"$listing" || fail "package lacks $entry"

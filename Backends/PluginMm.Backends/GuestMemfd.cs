@@ -49,7 +49,7 @@ public static partial class GuestMemfd
 
     /// <summary>Models <c>kvm_gmem_filemap_remove</c>: remove from the page cache and unlock.</summary>
     public static void FilemapRemove(Folio folio, in VmaView vma)
-        => PageCacheHooks.RemoveUnlock(folio, in vma);
+        => PageCacheHooks.RemoveAndUnlock(folio, in vma);
 
     /// <summary>
     /// Models <c>kvm_gmem_fault_user_mapping</c>: SIGBUS beyond <c>i_size</c> or without INIT_SHARED; get or allocate the

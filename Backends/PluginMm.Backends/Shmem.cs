@@ -33,32 +33,12 @@ public static partial class Shmem
 
     /// <summary>Models <c>shmem_mfill_filemap_remove</c>: takes the folio back out of the page cache and unlocks it.</summary>
     public static void FilemapRemove(Folio folio, in VmaView vma)
-        => PageCacheHooks.RemoveUnlock(folio, in vma);
+        => PageCacheHooks.RemoveAndUnlock(folio, in vma);
 
     /// <summary>
     /// Models <c>shmem_fault</c> → <c>shmem_get_folio_gfp(SGP_CACHE)</c>: SIGBUS beyond <c>i_size</c>; the cached folio,
-    /// or a new zeroed one added to the page cache (a racing insert wins and is used instead).
+    /// or a new zeroed one added to the page cache (a racing insert wins and is used instead). The RFC design's
+    /// <see cref="VmFault.UserfaultRetval"/> call sits in <see cref="PageCacheHooks.Fault"/>.
     /// </summary>
-    public static VmFaultResult Fault(ref VmFault vmf)
-    {
-        var inode = vmf.Vma.File!;
-        if (vmf.PgOff >= inode.PageCount)
-            return VmFaultResult.SigBus;
-        var folio = inode.Cache.Get(vmf.PgOff);
-        // RFC design only (seed 001): report MINOR/MISSING from here. Always None under the default pre-check design.
-        var uffd = vmf.UserfaultRetval(folio is not null);
-        if (uffd != VmFaultResult.None)
-        {
-            folio?.Put();
-            return uffd;
-        }
-        if (folio is null)
-        {
-            var r = PageCacheHooks.AddNewFolio(inode, vmf.PgOff, out folio);
-            if (folio is null)
-                return r;
-        }
-        vmf.Folio = folio;
-        return VmFaultResult.None;
-    }
+    public static VmFaultResult Fault(ref VmFault vmf) => PageCacheHooks.Fault(ref vmf);
 }

@@ -59,22 +59,20 @@ public sealed class AddInvalidateHookCodeFixProvider : DocumentCodeFixProvider
             return document;
         }
 
-        var newRoot = root.ReplaceNodes(types, static (_, rewritten) => rewritten.AddMembers(Stub()));
+        string newLine = HookStubs.NewLine(await document.GetTextAsync(cancellationToken).ConfigureAwait(false));
+        var newRoot = root.ReplaceNodes(types, (_, rewritten) => rewritten.AddMembers(Stub(newLine)));
         var changed = document.WithSyntaxRoot(newRoot);
         changed = await Simplifier.ReduceAsync(changed, Simplifier.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return await Formatter.FormatAsync(changed, Formatter.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return await HookStubs.FormatAsync(changed, newLine, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The hook with the exact signature: it records the invalidation; dropping device mappings is left to write.</summary>
-    internal static MemberDeclarationSyntax Stub()
-    {
-        string text =
-            "\n" + NotifierCatalog.InvalidateSignature + "\n" +
-            "{\n" +
-            "    // TODO: under the driver lock, drop the device's mappings of [range.Start, range.End) (" + NotifierCatalog.InvalidateKernelName + ").\n" +
-            "    interval.SetSeq(curSeq);\n" +
-            "    return true;\n" +
-            "}\n";
-        return SyntaxFactory.ParseMemberDeclaration(text)!.WithAdditionalAnnotations(Simplifier.Annotation, Formatter.Annotation);
-    }
+    internal static MemberDeclarationSyntax Stub(string newLine) => HookStubs.Member(
+        newLine,
+        NotifierCatalog.InvalidateSignature,
+        "{",
+        "    // TODO: under the driver lock, drop the device's mappings of [range.Start, range.End) (" + NotifierCatalog.InvalidateKernelName + ").",
+        "    interval.SetSeq(curSeq);",
+        "    return true;",
+        "}");
 }

@@ -15,7 +15,10 @@ using PluginMm.Generators.Model;
 
 namespace PluginMm.Generators.CodeFixes;
 
-/// <summary>PMM0001: adds a stub of each missing hook, with the exact signature, to the memory type.</summary>
+/// <summary>
+/// PMM0001 (a required hook is missing) and PMM0009 (FilemapAdd or FilemapRemove without the other): adds each missing
+/// hook, with the exact signature and the kernel's standard body (<see cref="HookStubs"/>), to the memory type.
+/// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddMissingHookCodeFixProvider)), Shared]
 public sealed class AddMissingHookCodeFixProvider : DocumentCodeFixProvider
 {
@@ -23,7 +26,7 @@ public sealed class AddMissingHookCodeFixProvider : DocumentCodeFixProvider
     public const string Key = "PMM0001.AddMissingHook";
 
     /// <inheritdoc/>
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.MissingRequiredHook);
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.MissingRequiredHook, DiagnosticIds.UnpairedFilemapHook);
 
     /// <inheritdoc/>
     protected override string EquivalenceKey => Key;
@@ -67,32 +70,20 @@ public sealed class AddMissingHookCodeFixProvider : DocumentCodeFixProvider
             return document;
         }
 
+        string newLine = HookStubs.NewLine(await document.GetTextAsync(cancellationToken).ConfigureAwait(false));
         var newRoot = root.ReplaceNodes(hooksByType.Keys, (original, rewritten) =>
         {
             var existing = new HashSet<string>(original.Members.OfType<MethodDeclarationSyntax>().Select(m => m.Identifier.ValueText));
             var stubs = hooksByType[original]
                 .Select(i => HookCatalog.All[i])
                 .Where(h => !existing.Contains(h.Name))
-                .Select(Stub)
+                .Select(h => HookStubs.Stub(h, newLine))
                 .ToArray();
             return rewritten.AddMembers(stubs);
         });
 
         var changed = document.WithSyntaxRoot(newRoot);
         changed = await Simplifier.ReduceAsync(changed, Simplifier.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return await Formatter.FormatAsync(changed, Formatter.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>A stub with the exact signature from <see cref="HookCatalog"/>; its body throws until written.</summary>
-    internal static MemberDeclarationSyntax Stub(HookDefinition hook)
-    {
-        string text =
-            "\n" + hook.Signature + "\n" +
-            "{\n" +
-            "    // TODO: implement " + hook.KernelName + ".\n" +
-            "    throw new global::System.NotImplementedException();\n" +
-            "}\n";
-        var member = SyntaxFactory.ParseMemberDeclaration(text)!;
-        return member.WithAdditionalAnnotations(Simplifier.Annotation, Formatter.Annotation);
+        return await HookStubs.FormatAsync(changed, newLine, cancellationToken).ConfigureAwait(false);
     }
 }

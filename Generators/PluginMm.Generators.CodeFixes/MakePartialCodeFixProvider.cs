@@ -13,7 +13,10 @@ using PluginMm.Generators.Model;
 
 namespace PluginMm.Generators.CodeFixes;
 
-/// <summary>PMM0004 (not partial, or in a non-partial type): adds <c>partial</c> to the type and its containing types.</summary>
+/// <summary>
+/// PMM0004 and PMM0013 (a memory type or an HMM notifier class that is not partial, or in a non-partial type): adds
+/// <c>partial</c> to the type and its containing types.
+/// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(MakePartialCodeFixProvider)), Shared]
 public sealed class MakePartialCodeFixProvider : DocumentCodeFixProvider
 {
@@ -21,7 +24,7 @@ public sealed class MakePartialCodeFixProvider : DocumentCodeFixProvider
     public const string Key = "PMM0004.MakePartial";
 
     /// <inheritdoc/>
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.TypeCannotCarryGeneratedCode);
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticIds.TypeCannotCarryGeneratedCode, DiagnosticIds.NotifierOpsCannotCarryGeneratedCode);
 
     /// <inheritdoc/>
     protected override string EquivalenceKey => Key;

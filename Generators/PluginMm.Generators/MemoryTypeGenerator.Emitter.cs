@@ -1,9 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
-using System.IO;
-using System.Text;
-using HandlebarsDotNet;
+using PluginMm.Generators.Helpers;
+using Scriban.Runtime;
 using Microsoft.CodeAnalysis.CSharp;
 using PluginMm.Generators.Model;
 
@@ -12,70 +11,24 @@ namespace PluginMm.Generators;
 public sealed partial class MemoryTypeGenerator
 {
     /// <summary>
-    /// Spec in, C# text out, through the Handlebars templates embedded in this assembly (Templates/*.hbs).
-    /// The templates are compiled once per generator instance (the generator holds one lazily created Emitter).
+    /// Spec in, C# text out, through the Scriban templates embedded in this assembly (Templates/*.scriban),
+    /// parsed once per generator instance (the generator holds one lazily created Emitter).
     /// </summary>
     internal sealed class Emitter
     {
-        private static readonly string Version =
-            typeof(MemoryTypeGenerator).Assembly.GetName().Version?.ToString() ?? "0.0.0.0";
-
-        private readonly HandlebarsTemplate<object, object> _memoryType;
-        private readonly HandlebarsTemplate<object, object> _registry;
-
-        public Emitter()
-        {
-            // NoEscape: the output is C#, not HTML ('&Hook', '<summary>' must pass through unchanged).
-            var handlebars = Handlebars.Create(new HandlebarsConfiguration { NoEscape = true });
-            _memoryType = handlebars.Compile(ReadTemplate("MemoryType.hbs"));
-            _registry = handlebars.Compile(ReadTemplate("Registry.hbs"));
-        }
+        private readonly EmbeddedTemplate _memoryType = EmbeddedTemplate.Load("MemoryType.scriban");
+        private readonly EmbeddedTemplate _registry = EmbeddedTemplate.Load("Registry.scriban");
 
         /// <summary>The partial declaration with <c>Has&lt;Hook&gt;</c> constants and the <c>Ops</c> table.</summary>
         public string EmitMemoryType(MemoryTypeSpec spec)
         {
-            int depth = (spec.Namespace is null ? 0 : 1) + spec.ContainingTypes.Count;
-            var containers = new List<object>();
-            for (int i = 0; i < spec.ContainingTypes.Count; i++)
-            {
-                containers.Add(new Dictionary<string, object?>
-                {
-                    ["Indent"] = Indent((spec.Namespace is null ? 0 : 1) + i),
-                    ["Header"] = spec.ContainingTypes[i],
-                });
-            }
-
-            var closings = new List<object>();
-            for (int level = depth - 1; level >= 0; level--)
-            {
-                closings.Add(Indent(level) + "}");
-            }
-
-            var hooks = new List<object>();
-            var model = new Dictionary<string, object?>
-            {
-                ["Version"] = Version,
-                ["Name"] = spec.Name,
-                ["NameLiteral"] = Literal(spec.Name),
-                ["DisplayName"] = spec.FullyQualifiedName.Replace("global::", string.Empty),
-                ["Namespace"] = spec.Namespace,
-                ["Containers"] = containers,
-                ["Closings"] = closings,
-                ["I"] = Indent(depth),
-                ["Modifiers"] = string.Empty,
-                ["RBrace"] = "}",
-                ["Keyword"] = spec.DeclarationKeyword,
-                ["TypeName"] = spec.TypeName,
-                ["Hooks"] = hooks,
-                ["BackingExpression"] = BackingExpression(spec.Backing),
-                ["ModesExpression"] = ModesExpression(spec.Modes),
-                ["SharedAnonymous"] = spec.SharedAnonymous ? "true" : "false",
-            };
-
+            var model = Nesting(spec.Namespace, spec.ContainingTypes);
+            var hooks = new ScriptArray();
+            var slots = new ScriptObject();
             foreach (var hook in HookCatalog.All)
             {
                 bool has = spec.Has(hook.Id);
-                hooks.Add(new Dictionary<string, object?>
+                hooks.Add(new ScriptObject
                 {
                     ["Name"] = hook.Name,
                     ["Value"] = has ? "true" : "false",
@@ -83,21 +36,31 @@ public sealed partial class MemoryTypeGenerator
                         ? $"this type declares <c>{hook.Name}</c> (<c>{hook.KernelName.Replace(">", "&gt;")}</c>) and its table points to it."
                         : $"this type declares no <c>{hook.Name}</c> (<c>{hook.KernelName.Replace(">", "&gt;")}</c>); its table slot is null.",
                 });
-                model[hook.Name] = has ? "&" + hook.Name : "null";
+                slots[hook.Name] = has ? "&" + hook.Name : "null";
             }
 
-            return Normalize(_memoryType(model));
+            model["Name"] = spec.Name;
+            model["NameLiteral"] = Literal(spec.Name);
+            model["DisplayName"] = spec.FullyQualifiedName.Replace("global::", string.Empty);
+            model["Keyword"] = spec.DeclarationKeyword;
+            model["TypeName"] = spec.TypeName;
+            model["Hooks"] = hooks;
+            model["Slots"] = slots;
+            model["BackingExpression"] = BackingExpression(spec.Backing);
+            model["ModesExpression"] = ModesExpression(spec.Modes);
+            model["SharedAnonymous"] = spec.SharedAnonymous ? "true" : "false";
+            return _memoryType.Render(model);
         }
 
         /// <summary>The assembly's <c>MemoryTypeRegistry</c>.</summary>
         public string EmitRegistry(RegistrySpec spec)
         {
-            var entries = new List<object>();
-            var cases = new List<object>();
+            var entries = new ScriptArray();
+            var cases = new ScriptArray();
             var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var entry in spec.Entries)
             {
-                var item = new Dictionary<string, object?>
+                var item = new ScriptObject
                 {
                     ["FullyQualifiedName"] = entry.FullyQualifiedName,
                     ["NameLiteral"] = Literal(entry.Name),
@@ -111,13 +74,44 @@ public sealed partial class MemoryTypeGenerator
                 }
             }
 
-            return Normalize(_registry(new Dictionary<string, object?>
+            return _registry.Render(new ScriptObject
             {
-                ["Version"] = Version,
+                ["Version"] = EmbeddedTemplate.GeneratorVersion,
                 ["Namespace"] = spec.Namespace,
                 ["Entries"] = entries,
                 ["Cases"] = cases,
-            }));
+            });
+        }
+
+        /// <summary>
+        /// The model's namespace and containing-type wrappers shared by every per-type template: <c>Namespace</c>,
+        /// <c>Containers</c> (indent + header, outermost first), <c>Closings</c>, the member indent <c>I</c>, <c>Version</c>.
+        /// </summary>
+        internal static ScriptObject Nesting(string? @namespace, EquatableArray<string> containingTypes)
+        {
+            int outer = @namespace is null ? 0 : 1;
+            int depth = outer + containingTypes.Count;
+            var containers = new ScriptArray();
+            for (int i = 0; i < containingTypes.Count; i++)
+            {
+                containers.Add(new ScriptObject { ["Indent"] = Indent(outer + i), ["Header"] = containingTypes[i] });
+            }
+
+            var closings = new ScriptArray();
+            for (int level = depth - 1; level >= 0; level--)
+            {
+                closings.Add(Indent(level) + "}");
+            }
+
+            return new ScriptObject
+            {
+                ["Version"] = EmbeddedTemplate.GeneratorVersion,
+                ["Namespace"] = @namespace,
+                ["Containers"] = containers,
+                ["Closings"] = closings,
+                ["I"] = Indent(depth),
+                ["RBrace"] = "}",
+            };
         }
 
         private static string BackingExpression(int backing) =>
@@ -157,30 +151,8 @@ public sealed partial class MemoryTypeGenerator
             return string.Join(" | ", parts);
         }
 
-        private static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
+        internal static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
 
-        private static string Indent(int level) => new(' ', level * 4);
-
-        /// <summary>One line ending (\n) and no trailing spaces, whatever the template file used.</summary>
-        private static string Normalize(string text)
-        {
-            var lines = text.Replace("\r\n", "\n").Split('\n');
-            var builder = new StringBuilder(text.Length);
-            foreach (var line in lines)
-            {
-                builder.Append(line.TrimEnd()).Append('\n');
-            }
-
-            return builder.ToString().TrimEnd('\n') + "\n";
-        }
-
-        private static string ReadTemplate(string fileName)
-        {
-            string resource = "PluginMm.Generators.Templates." + fileName;
-            using var stream = typeof(Emitter).Assembly.GetManifestResourceStream(resource)
-                ?? throw new InvalidOperationException("Missing embedded template " + resource);
-            using var reader = new StreamReader(stream);
-            return reader.ReadToEnd();
-        }
+        internal static string Indent(int level) => new(' ', level * 4);
     }
 }

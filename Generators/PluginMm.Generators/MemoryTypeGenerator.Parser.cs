@@ -14,9 +14,6 @@ public sealed partial class MemoryTypeGenerator
     /// <summary>Roslyn symbols in, equatable specs out. Nothing of Roslyn survives past this class.</summary>
     internal static class Parser
     {
-        private static readonly SymbolDisplayFormat NamespaceFormat =
-            SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted);
-
         /// <summary>The spec for one attributed class, or null when it cannot (or need not) get generated code.</summary>
         public static MemoryTypeSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
@@ -49,15 +46,15 @@ public sealed partial class MemoryTypeGenerator
             var containers = new List<string>();
             for (var outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
             {
-                containers.Insert(0, DeclarationHeader(outer));
+                containers.Insert(0, Declarations.Header(outer));
             }
 
             return new MemoryTypeSpec(
                 Name: info.Name!,
                 Backing: info.Backing,
                 Modes: info.Modes,
-                Namespace: type.ContainingNamespace is { IsGlobalNamespace: false } ns ? ns.ToDisplayString(NamespaceFormat) : null,
-                TypeName: Escape(type.Name),
+                Namespace: Declarations.Namespace(type),
+                TypeName: Declarations.Escape(type.Name),
                 DeclarationKeyword: type.IsRecord ? "record" : "class",
                 FullyQualifiedName: type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
                 ContainingTypes: new EquatableArray<string>(containers.ToArray()),
@@ -86,22 +83,5 @@ public sealed partial class MemoryTypeGenerator
             });
             return new RegistrySpec(@namespace, new EquatableArray<RegistryEntry>(entries.ToArray()));
         }
-
-        private static string DeclarationHeader(INamedTypeSymbol type)
-        {
-            string kind = type.TypeKind switch
-            {
-                TypeKind.Struct => type.IsRecord ? "record struct" : "struct",
-                TypeKind.Interface => "interface",
-                _ => type.IsRecord ? "record" : "class",
-            };
-            string modifiers = (type.IsStatic ? "static " : string.Empty)
-                + (type.TypeKind == TypeKind.Struct && type.IsReadOnly ? "readonly " : string.Empty)
-                + (type.IsRefLikeType ? "ref " : string.Empty);
-            return $"{modifiers}partial {kind} {Escape(type.Name)}";
-        }
-
-        private static string Escape(string identifier) =>
-            SyntaxFacts.GetKeywordKind(identifier) != SyntaxKind.None ? "@" + identifier : identifier;
     }
 }

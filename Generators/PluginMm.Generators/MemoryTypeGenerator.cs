@@ -18,16 +18,14 @@ namespace PluginMm.Generators;
 public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
 {
     /// <summary>The MSBuild property (made visible with CompilerVisibleProperty) naming the registry's namespace.</summary>
-    public const string RegistryNamespaceProperty = "build_property.PluginMmRegistryNamespace";
+    public const string RegistryNamespaceProperty = RegistryNamespace.Property;
 
     private readonly Lazy<Emitter> _emitter = new(() => new Emitter(), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <inheritdoc/>
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
-        var unsafeAllowed = context.CompilationProvider
-            .Select(static (c, _) => c.Options is CSharpCompilationOptions { AllowUnsafe: true })
-            .WithTrackingName(StepNames.UnsafeAllowed);
+        var canEmit = GenerationGate.Create(context);
 
         var specs = context.SyntaxProvider
             .ForAttributeWithMetadataName(
@@ -39,46 +37,38 @@ public sealed partial class MemoryTypeGenerator : IIncrementalGenerator
             .Select(static (spec, _) => spec!)
             .WithTrackingName(StepNames.Specs);
 
-        context.RegisterSourceOutput(specs.Combine(unsafeAllowed), (spc, pair) =>
+        context.RegisterSourceOutput(specs.Combine(canEmit), (spc, pair) =>
         {
             if (pair.Right)
             {
-                AddSource(spc, HintName(pair.Left.FullyQualifiedName), _emitter.Value.EmitMemoryType(pair.Left));
+                AddSource(spc, HintNames.ForType(pair.Left.FullyQualifiedName), _emitter.Value.EmitMemoryType(pair.Left));
             }
         });
 
         var registryNamespace = context.AnalyzerConfigOptionsProvider
-            .Select(static (o, _) => o.GlobalOptions.TryGetValue(RegistryNamespaceProperty, out var ns) ? ns : null)
+            .Select(static (o, _) => RegistryNamespace.ReadProperty(o.GlobalOptions))
             .Combine(context.CompilationProvider.Select(static (c, _) => c.AssemblyName))
-            .Select(static (pair, _) => NamespaceHelper.Sanitize(string.IsNullOrWhiteSpace(pair.Left) ? pair.Right : pair.Left))
+            .Select(static (pair, _) => RegistryNamespace.Resolve(pair.Left, pair.Right))
             .WithTrackingName(StepNames.RegistryNamespace);
+
+        // PMM0014: a type named like the namespace (or a prefix of it) would make the registry CS0101 on the user's type.
+        var registryNamespaceFree = context.CompilationProvider
+            .Combine(registryNamespace)
+            .Select(static (pair, _) => RegistryNamespace.ClashingType(pair.Left, pair.Right) is null)
+            .WithTrackingName(StepNames.RegistryNamespaceFree);
 
         var registry = specs.Collect()
             .Combine(registryNamespace)
             .Select(static (pair, _) => Parser.BuildRegistry(pair.Left, pair.Right))
             .WithTrackingName(StepNames.Registry);
 
-        context.RegisterSourceOutput(registry.Combine(unsafeAllowed), (spc, pair) =>
+        context.RegisterSourceOutput(registry.Combine(canEmit.Combine(registryNamespaceFree)), (spc, pair) =>
         {
-            if (pair.Right && pair.Left.Entries.Count > 0)
+            if (pair.Right.Left && pair.Right.Right && pair.Left.Entries.Count > 0)
             {
-                AddSource(spc, "MemoryTypeRegistry" + MemoryTypeReader.GeneratedFileSuffix, _emitter.Value.EmitRegistry(pair.Left));
+                AddSource(spc, HintNames.Registry, _emitter.Value.EmitRegistry(pair.Left));
             }
         });
-    }
-
-    private static string HintName(string fullyQualifiedName)
-    {
-        var chars = fullyQualifiedName.Replace("global::", string.Empty).ToCharArray();
-        for (int i = 0; i < chars.Length; i++)
-        {
-            if (!(char.IsLetterOrDigit(chars[i]) || chars[i] is '.' or '_'))
-            {
-                chars[i] = '_';
-            }
-        }
-
-        return new string(chars) + MemoryTypeReader.GeneratedFileSuffix;
     }
 
     private static void AddSource(SourceProductionContext context, string hintName, string source)
@@ -112,4 +102,10 @@ public static class StepNames
 
     /// <summary>The registry spec (all memory types of the assembly).</summary>
     public const string Registry = nameof(Registry);
+
+    /// <summary>Whether the registry's namespace is free of same-named types (PMM0014 when not).</summary>
+    public const string RegistryNamespaceFree = nameof(RegistryNamespaceFree);
+
+    /// <summary>Whether the project's C# version is new enough for the generated code (PMM0015 when not).</summary>
+    public const string LanguageVersion = nameof(LanguageVersion);
 }

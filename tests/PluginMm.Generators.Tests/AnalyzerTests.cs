@@ -358,11 +358,42 @@ public sealed class AnalyzerTests
         var run = Run(
             Valid,
             Type("\"broken\", Backing = Backing.PageCache, Modes = UffdModes.Minor", Hooks(CanUserfault), name: "Broken", modifiers: "public static"));
-        Assert.IsTrue(run.Sources.Any(s => s.HintName == "Sample.Shmem.PluginMm.g.cs"));
-        Assert.IsTrue(run.Sources.Any(s => s.HintName == "Sample.Outer.Anon.PluginMm.g.cs"));
+        Assert.IsTrue(run.Sources.Any(s => Readable(s.HintName) == "Sample.Shmem.PluginMm.g.cs"));
+        Assert.IsTrue(run.Sources.Any(s => Readable(s.HintName) == "Sample.Outer.Anon.PluginMm.g.cs"));
         StringAssert.Contains(run.Source("MemoryTypeRegistry.PluginMm.g.cs"), "global::Sample.Shmem.Ops");
         Assert.IsFalse(run.Source("MemoryTypeRegistry.PluginMm.g.cs").Contains("Broken", StringComparison.Ordinal));
         AssertOnly(Analyze(run.Output), "PMM0001", "PMM0001", "PMM0004");
         Assert.IsEmpty(run.CompilerDiagnostics, Describe(run.CompilerDiagnostics));
     }
+
+    [TestMethod]
+    public void AMisspelledHook_GetsDidYouMeanInPmm0001_AndAWarningOfItsOwn()
+    {
+        var pmm = Pmm(Type("\"shmem\", Backing = Backing.PageCache, Modes = UffdModes.Minor", Hooks(
+            CanUserfault,
+            "    public static Folio? GetFolioNoalloc(Inode inode, long pgoff) => inode.Cache.Get(pgoff);",
+            "    public static int Helper() => 0;",
+            "    public static int Default() => 0;",
+            Fault), name: "Shmem"));
+        AssertOnly(pmm, "PMM0001", "PMM0016");
+        var missing = pmm.Single(d => d.Id == "PMM0001");
+        StringAssert.EndsWith(missing.GetMessage(), "; 'GetFolioNoalloc' is declared: did you mean 'GetFolioNoAlloc'?");
+        Assert.AreEqual("GetFolioNoalloc", missing.Properties[DiagnosticDescriptors.SuggestionProperty]);
+        var stray = pmm.Single(d => d.Id == "PMM0016");
+        Assert.AreEqual(DiagnosticSeverity.Warning, stray.Severity);
+        Assert.AreEqual("GetFolioNoalloc", LocatedText(stray));
+        Assert.AreEqual("Method 'GetFolioNoalloc' of memory type 'Sample.Shmem' is not a hook and the table never calls it; did you mean 'GetFolioNoAlloc'?", stray.GetMessage());
+    }
+
+    [TestMethod]
+    [DataRow("CanUserFault", "CanUserfault")]
+    [DataRow("AlocFolio", "AllocFolio")]
+    [DataRow("FilemapRmove", "FilemapRemove")]
+    [DataRow("Falut", "Fault")]
+    [DataRow("Default", null)]
+    [DataRow("Faults2", null)]
+    [DataRow("AllocFolios", "AllocFolio")]
+    [DataRow("Alloc", null)]
+    public void NearestHook(string name, string? hook) =>
+        Assert.AreEqual(hook, Model.MemoryTypeReader.NearestHook(name)?.Name);
 }

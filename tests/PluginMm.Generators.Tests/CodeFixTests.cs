@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
 using PluginMm.Generators.CodeFixes;
 using static PluginMm.Generators.Tests.Samples;
@@ -73,7 +74,9 @@ public sealed class CodeFixTests
         var diagnostic = (await DiagnoseAsync(project)).Pmm.Single(d => d.Id == "PMM0001");
         var fixedProject = (await ApplySingleAsync(new AddMissingHookCodeFixProvider(), project, diagnostic)).GetProject(project.Id)!;
         string text = (await fixedProject.Documents.Single().GetTextAsync()).ToString();
-        StringAssert.Contains(text, "    public static Folio? GetFolioNoAlloc(Inode inode, long pgoff)\n    {\n        // TODO: implement vm_uffd_ops->get_folio_noalloc.\n        throw new System.NotImplementedException();\n    }");
+        StringAssert.Contains(text, "    public static Folio? GetFolioNoAlloc(Inode inode, long pgoff)\n    {\n        // The standard page-cache lookup (shmem_get_folio_noalloc)");
+        StringAssert.Contains(text, "        return PageCacheHooks.GetLocked(inode, pgoff);\n    }");
+        Assert.DoesNotContain("NotImplementedException", text);
         await AssertCleanAsync(fixedProject);
     }
 
@@ -142,6 +145,130 @@ public sealed class CodeFixTests
         await new MakePartialCodeFixProvider().RegisterCodeFixesAsync(
             new CodeFixContext(project.GetDocument(diagnostic.Location.SourceTree)!, diagnostic, (a, _) => actions.Add(a), CancellationToken.None));
         Assert.IsEmpty(actions);
+    }
+
+    [TestMethod]
+    public async Task Pmm0001_FixAll_OnAnEmptyPageCacheType_GivesHooksThatServeFaults()
+    {
+        // Every stub calls the public PageCacheHooks: the fixed type builds and its table works (no NotImplementedException
+        // on the first armed fault, as the stubs used to throw).
+        var project = CreateProject(Type("\"cache\", Backing = Backing.PageCache, Modes = UffdModes.Missing | UffdModes.Minor", string.Empty, name: "Cache"));
+        var diagnostics = (await DiagnoseAsync(project)).Pmm;
+        Assert.AreEqual(6, diagnostics.Count(d => d.Id == "PMM0001"), Describe(diagnostics));
+        var fixedProject = (await ApplyFixAllAsync(new AddMissingHookCodeFixProvider(), project, diagnostics, AddMissingHookCodeFixProvider.Key)).GetProject(project.Id)!;
+        await AssertCleanAsync(fixedProject);
+
+        var assembly = GeneratorTests.EmitAndLoad(Run((await fixedProject.GetCompilationAsync())!).Output, out var context);
+        try
+        {
+            var ops = (MemoryTypeOps)assembly.GetType("Sample.Cache", throwOnError: true)!.GetField("Ops")!.GetValue(null)!;
+            var allocator = new PageAllocator();
+            var inode = new Inode("cache", 16 * Folio.BasePageSize, Folio.BasePageSize, allocator);
+            var vma = new VmaView(0x10000, 0x10000 + 16 * Folio.BasePageSize, VmFlags.Read | VmFlags.Write | VmFlags.Shared, 0, inode, Folio.BasePageShift, allocator);
+            unsafe
+            {
+                var u = ops.UffdOps;
+                Assert.IsTrue(u.CanUserfault(in vma, UffdModes.Missing));
+                Assert.IsNull(u.GetFolioNoAlloc(inode, 3), "nothing cached yet");
+                var folio = u.AllocFolio(in vma, 0x10000 + 3 * Folio.BasePageSize)!;
+                Assert.AreEqual(Errno.None, u.FilemapAdd(folio, in vma, 0x10000 + 3 * Folio.BasePageSize));
+                Assert.IsTrue(folio.IsLocked, "added locked, as shmem_mfill_filemap_add leaves it");
+                folio.Unlock();
+                var found = u.GetFolioNoAlloc(inode, 3);
+                Assert.AreSame(folio, found);
+                Assert.IsTrue(found!.IsLocked);
+                u.FilemapRemove(found, in vma);
+                Assert.IsFalse(found.IsLocked);
+                Assert.IsNull(u.GetFolioNoAlloc(inode, 3));
+                Assert.IsTrue(ops.VmOps.Fault is not null, "the Fault stub is in the table");
+            }
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+
+    [TestMethod]
+    public async Task Pmm0001_InACrlfDocument_AddsCrlfLines()
+    {
+        string source = Type("\"shmem\", Backing = Backing.PageCache, Modes = UffdModes.Minor", Hooks(CanUserfault, Fault), name: "Shmem").Replace("\n", "\r\n");
+        var project = CreateProject(source);
+        var diagnostic = (await DiagnoseAsync(project)).Pmm.Single(d => d.Id == "PMM0001");
+        var fixedProject = (await ApplySingleAsync(new AddMissingHookCodeFixProvider(), project, diagnostic)).GetProject(project.Id)!;
+        string text = (await fixedProject.Documents.Single().GetTextAsync()).ToString();
+        StringAssert.Contains(text, "GetFolioNoAlloc(Inode inode, long pgoff)\r\n");
+        Assert.AreEqual(0, CountBareLineFeeds(text), "mixed line endings:\n" + text.Replace("\r", "\\r"));
+        await AssertCleanAsync(fixedProject);
+    }
+
+    [TestMethod]
+    public async Task Pmm0011_InACrlfDocument_AddsCrlfLines()
+    {
+        string source = TestHarness.Usings + "using PluginMm.Hmm;\nnamespace Sample;\n[MmuIntervalNotifierOps(\"m\")]\npublic static partial class M\n{\n    public static int Other;\n}\n";
+        var project = CreateProject(source.Replace("\n", "\r\n"));
+        var compilation = (await project.GetCompilationAsync())!;
+        var withAnalyzers = compilation.WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new Hmm.NotifierOpsAnalyzer()));
+        var diagnostic = (await withAnalyzers.GetAnalyzerDiagnosticsAsync()).Single(d => d.Id == "PMM0011");
+        var fixedProject = (await ApplySingleAsync(new AddInvalidateHookCodeFixProvider(), project, diagnostic)).GetProject(project.Id)!;
+        string text = (await fixedProject.Documents.Single().GetTextAsync()).ToString();
+        StringAssert.Contains(text, "interval.SetSeq(curSeq);\r\n");
+        Assert.AreEqual(0, CountBareLineFeeds(text), "mixed line endings:\n" + text.Replace("\r", "\\r"));
+    }
+
+    [TestMethod]
+    public async Task Pmm0002_RewritesTheSignature_KeepsTheBodyAndTheParameterNames()
+    {
+        string members = Hooks(
+            CanUserfault,
+            "    /// <summary>Looks up.</summary>\n    public Folio GetFolioNoAlloc(Inode node, int index) => node.Cache.Get(index);",
+            "    private static Folio? AllocFolio<T>(VmaView vma, ulong address) { return vma.Allocator.Alloc(); }",
+            Fault);
+        var project = CreateProject(Type("\"shmem\", Backing = Backing.PageCache, Modes = UffdModes.Missing | UffdModes.Minor", Hooks(members, FilemapAdd, FilemapRemove), name: "Shmem", modifiers: "public partial"));
+        var diagnostics = (await DiagnoseAsync(project)).Pmm;
+        Assert.AreEqual(2, diagnostics.Count(d => d.Id == "PMM0002"), Describe(diagnostics));
+        var fixedProject = (await ApplyFixAllAsync(new FixHookSignatureCodeFixProvider(), project, diagnostics, FixHookSignatureCodeFixProvider.Key)).GetProject(project.Id)!;
+        string text = (await fixedProject.Documents.Single().GetTextAsync()).ToString();
+        StringAssert.Contains(text, "    /// <summary>Looks up.</summary>\n    public static Folio? GetFolioNoAlloc(Inode node, long index) => node.Cache.Get(index);\n");
+        StringAssert.Contains(text, "    public static Folio? AllocFolio(in VmaView vma, ulong address) { return vma.Allocator.Alloc(); }\n");
+        await AssertCleanAsync(fixedProject);
+    }
+
+    [TestMethod]
+    [DataRow("UffdModes.Missing | UffdModes.Minor", "Modes = UffdModes.Missing)]")]
+    [DataRow("UffdModes.Minor | UffdModes.Wp | UffdModes.Missing", "Modes = UffdModes.Wp | UffdModes.Missing)]")]
+    [DataRow("UffdModes.Minor", "Modes = UffdModes.None)]")]
+    public async Task Pmm0003_DropsMinorFromModes(string modes, string expected)
+    {
+        var project = CreateProject(Type("\"anon\", Backing = Backing.Anonymous, Modes = " + modes, Hooks(CanUserfault, AllocFolio), name: "Anon"));
+        var diagnostic = (await DiagnoseAsync(project)).Pmm.Single(d => d.Id == "PMM0003");
+        var fixedProject = (await ApplySingleAsync(new DropMinorCodeFixProvider(), project, diagnostic)).GetProject(project.Id)!;
+        StringAssert.Contains((await fixedProject.Documents.Single().GetTextAsync()).ToString(), expected);
+        await AssertCleanAsync(fixedProject);
+    }
+
+    [TestMethod]
+    public async Task Pmm0009_AddsTheMissingHalfOfThePair()
+    {
+        var project = CreateProject(Type("\"shmem\", Backing = Backing.PageCache, Modes = UffdModes.Minor", Hooks(CanUserfault, GetFolioNoAlloc, FilemapAdd, Fault), name: "Shmem"));
+        var diagnostic = (await DiagnoseAsync(project)).Pmm.Single(d => d.Id == "PMM0009");
+        var fixedProject = (await ApplySingleAsync(new AddMissingHookCodeFixProvider(), project, diagnostic)).GetProject(project.Id)!;
+        StringAssert.Contains((await fixedProject.Documents.Single().GetTextAsync()).ToString(), "PageCacheHooks.RemoveAndUnlock(folio, in vma);");
+        await AssertCleanAsync(fixedProject);
+    }
+
+    private static int CountBareLineFeeds(string text)
+    {
+        int count = 0;
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r'))
+            {
+                count++;
+            }
+        }
+
+        return count;
     }
 
     private static int CountOccurrences(string text, string value)

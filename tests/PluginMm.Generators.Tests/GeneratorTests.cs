@@ -18,7 +18,7 @@ public sealed class GeneratorTests
         Assert.IsEmpty(run.GeneratorDiagnostics);
         CollectionAssert.AreEquivalent(
             new[] { "Sample.Shmem.PluginMm.g.cs", "Sample.Outer.Anon.PluginMm.g.cs", "MemoryTypeRegistry.PluginMm.g.cs" },
-            run.Sources.Select(s => s.HintName).ToArray());
+            run.Sources.Select(s => Readable(s.HintName)).ToArray());
         Assert.IsEmpty(run.CompilerDiagnostics, Describe(run.CompilerDiagnostics));
         foreach (var source in run.Sources)
         {
@@ -176,7 +176,7 @@ public sealed class GeneratorTests
         Assert.IsEmpty(run.CompilerDiagnostics, Describe(run.CompilerDiagnostics));
     }
 
-    private static Assembly EmitAndLoad(Compilation compilation, out AssemblyLoadContext context)
+    internal static Assembly EmitAndLoad(Compilation compilation, out AssemblyLoadContext context)
     {
         using var stream = new MemoryStream();
         var result = compilation.Emit(stream);

@@ -99,7 +99,7 @@ public sealed class IncrementalTests
         Assert.IsTrue(Reasons(second, StepNames.Registry).All(r => r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged),
             "the registry does not depend on hooks: " + Show(second));
         StringAssert.Contains(
-            second.GeneratedSources.Single(s => s.HintName == "Sample.Shmem.PluginMm.g.cs").SourceText.ToString(),
+            second.GeneratedSources.Single(s => Readable(s.HintName) == "Sample.Shmem.PluginMm.g.cs").SourceText.ToString(),
             "allocFolio: &AllocFolio,");
     }
 

@@ -22,7 +22,7 @@ internal sealed record GeneratorRun(
     public IEnumerable<GeneratedSourceResult> Sources => Single.GeneratedSources;
 
     public string Source(string hintNameEnd) =>
-        Sources.Single(s => s.HintName.EndsWith(hintNameEnd, StringComparison.Ordinal)).SourceText.ToString();
+        Sources.Single(s => TestHarness.Readable(s.HintName).EndsWith(hintNameEnd, StringComparison.Ordinal)).SourceText.ToString();
 
     /// <summary>Errors and warnings of the output compilation (user code + generated code).</summary>
     public ImmutableArray<Diagnostic> CompilerDiagnostics =>
@@ -32,6 +32,10 @@ internal sealed record GeneratorRun(
 internal static class TestHarness
 {
     public const string Usings = "using PluginMm;\n";
+
+    /// <summary>A hint name without its hash segment (<c>Sample.Shmem.0123456789abcdef.PluginMm.g.cs</c> → <c>Sample.Shmem.PluginMm.g.cs</c>).</summary>
+    public static string Readable(string hintName) =>
+        System.Text.RegularExpressions.Regex.Replace(hintName, @"\.[0-9a-f]{16}(?=\.)", string.Empty);
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
     {

@@ -12,6 +12,9 @@ public static class DiagnosticDescriptors
     /// <summary>Property carrying the hook name (PMM0001, PMM0002, PMM0009, PMM0010); the PMM0001 fix reads it.</summary>
     public const string HookProperty = "Hook";
 
+    /// <summary>Property carrying the method a misspelled hook most likely is (PMM0001 "did you mean", PMM0016).</summary>
+    public const string SuggestionProperty = "Suggestion";
+
     /// <summary>Property carrying the <c>CarryProblem</c> kind (PMM0004); the PMM0004 fix reads it.</summary>
     public const string ProblemProperty = "Problem";
 
@@ -88,6 +91,28 @@ public static class DiagnosticDescriptors
         "Hook '{1}' of memory type '{0}' can never be called: {2}",
         HooksCategory, DiagnosticSeverity.Warning,
         "Given the declared backing and modes, no kernel path calls this hook; it is probably meant for another backing or a mode the attribute does not declare.");
+
+    /// <summary>PMM0014: "The MemoryTypeRegistry namespace '{0}' ({1}) is also the name of the type '{2}'; ...".</summary>
+    public static readonly DiagnosticDescriptor RegistryNamespaceClash = Create(
+        DiagnosticIds.RegistryNamespaceClash, "The registry's namespace is the name of a type",
+        "The MemoryTypeRegistry namespace '{0}' ({1}) is also the name of the type '{2}', which C# does not allow (CS0101); set the MSBuild property <PluginMmRegistryNamespace> to another namespace, e.g. <PluginMmRegistryNamespace>{0}.Registry</PluginMmRegistryNamespace>",
+        BuildCategory, DiagnosticSeverity.Error,
+        "The generated MemoryTypeRegistry lives in the namespace named by the PluginMmRegistryNamespace property, by default the assembly name. A namespace and a type of one name cannot coexist, so the generator emits no registry and reports this instead of letting the build fail on the user's own type.",
+        WellKnownDiagnosticTags.CompilationEnd);
+
+    /// <summary>PMM0015: "Memory type '{0}' needs C# {1} or later ...".</summary>
+    public static readonly DiagnosticDescriptor LanguageVersionTooLow = Create(
+        DiagnosticIds.LanguageVersionTooLow, "The project's C# version is too old for the generated code",
+        "Memory type '{0}' needs C# {1} or later: its generated table and the registry use nullable reference types; the project uses C# {2}, set <LangVersion>{1}</LangVersion> or later (or remove LangVersion to use the SDK's default)",
+        BuildCategory, DiagnosticSeverity.Error,
+        "The generated code uses C# 8 (#nullable, nullable reference annotations). With an older LangVersion the generator emits nothing and reports this, instead of the build failing inside generated code (CS8370).");
+
+    /// <summary>PMM0016: "Method '{1}' of memory type '{0}' is not a hook and the table never calls it; did you mean '{2}'?".</summary>
+    public static readonly DiagnosticDescriptor MisspelledHook = Create(
+        DiagnosticIds.MisspelledHook, "A method named like a misspelled hook",
+        "Method '{1}' of memory type '{0}' is not a hook and the table never calls it; did you mean '{2}'?",
+        HooksCategory, DiagnosticSeverity.Warning,
+        "Hooks are found by their exact name. A static method whose name differs from a hook's only in case or by a letter or two is almost always that hook misspelled: the table's slot stays null and the method is dead code.");
 
     private static DiagnosticDescriptor Create(
         string id, string title, string message, string category, DiagnosticSeverity severity, string description, params string[] tags) =>

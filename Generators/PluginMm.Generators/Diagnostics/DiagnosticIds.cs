@@ -42,6 +42,15 @@ public static class DiagnosticIds
     /// <summary>An <c>[MmuIntervalNotifierOps]</c> class cannot carry its generated ops table.</summary>
     public const string NotifierOpsCannotCarryGeneratedCode = "PMM0013";
 
+    /// <summary>The registry's namespace is also the name of a type of the assembly (CS0101 on the user's type otherwise).</summary>
+    public const string RegistryNamespaceClash = "PMM0014";
+
+    /// <summary>The project's C# version is older than the generated code needs.</summary>
+    public const string LanguageVersionTooLow = "PMM0015";
+
+    /// <summary>A static method whose name is a near miss of a hook's (a misspelled hook the table never points to).</summary>
+    public const string MisspelledHook = "PMM0016";
+
     /// <summary>A <c>[DevPagemapOps]</c> class (a ZONE_DEVICE page map's ops) lacks a hook its memory types require.</summary>
     public const string MissingDevPagemapHook = "PMM0030";
 

@@ -6,6 +6,7 @@ using System.Globalization;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
+using PluginMm.Generators.Helpers;
 using PluginMm.Generators.Model;
 
 namespace PluginMm.Generators.Diagnostics;
@@ -28,7 +29,10 @@ public sealed class MemoryTypeAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.UndefinedBackingOrModes,
         DiagnosticDescriptors.UnsafeCodeRequired,
         DiagnosticDescriptors.UnpairedFilemapHook,
-        DiagnosticDescriptors.UnreachableHook);
+        DiagnosticDescriptors.UnreachableHook,
+        DiagnosticDescriptors.RegistryNamespaceClash,
+        DiagnosticDescriptors.LanguageVersionTooLow,
+        DiagnosticDescriptors.MisspelledHook);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -37,16 +41,34 @@ public sealed class MemoryTypeAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterCompilationStartAction(static start =>
         {
-            bool unsafeAllowed = start.Compilation.Options is CSharpCompilationOptions { AllowUnsafe: true };
+            // A compilation that cannot see the attribute has no memory types: do not look at any of its types.
+            if (start.Compilation.GetTypeByMetadataName(HookCatalog.AttributeMetadataName) is null)
+            {
+                return;
+            }
+
+            var gate = new Gate(
+                GenerationGate.UnsafeAllowed(start.Compilation),
+                start.Compilation is CSharpCompilation c ? c.LanguageVersion : LanguageVersion.Latest);
             var byName = new ConcurrentDictionary<string, ConcurrentBag<(string Type, Location Location)>>(StringComparer.Ordinal);
-            start.RegisterSymbolAction(ctx => AnalyzeType(ctx, unsafeAllowed, byName), SymbolKind.NamedType);
-            start.RegisterCompilationEndAction(end => ReportDuplicates(end, byName));
+            string registryNamespace = RegistryNamespace.Resolve(
+                RegistryNamespace.ReadProperty(start.Options.AnalyzerConfigOptionsProvider.GlobalOptions), start.Compilation.AssemblyName);
+            bool namespaceFromProperty = !string.IsNullOrWhiteSpace(RegistryNamespace.ReadProperty(start.Options.AnalyzerConfigOptionsProvider.GlobalOptions));
+            start.RegisterSymbolAction(ctx => AnalyzeType(ctx, gate, byName), SymbolKind.NamedType);
+            start.RegisterCompilationEndAction(end =>
+            {
+                ReportDuplicates(end, byName);
+                ReportRegistryNamespaceClash(end, byName, registryNamespace, namespaceFromProperty);
+            });
         });
     }
 
+    /// <summary>The compilation-wide conditions of <see cref="GenerationGate"/>, read once per compilation.</summary>
+    private sealed record Gate(bool UnsafeAllowed, LanguageVersion LanguageVersion);
+
     private static void AnalyzeType(
         SymbolAnalysisContext context,
-        bool unsafeAllowed,
+        Gate gate,
         ConcurrentDictionary<string, ConcurrentBag<(string Type, Location Location)>> byName)
     {
         if (context.Symbol is not INamedTypeSymbol { TypeKind: TypeKind.Class } type || MemoryTypeReader.FindAttribute(type) is not { } attribute)
@@ -80,7 +102,14 @@ public sealed class MemoryTypeAnalyzer : DiagnosticAnalyzer
             byName.GetOrAdd(info.Name!, static _ => new ConcurrentBag<(string, Location)>()).Add((typeName, location));
         }
 
-        if (!unsafeAllowed)
+        if (gate.LanguageVersion < GenerationGate.MinimumLanguageVersion)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(
+                DiagnosticDescriptors.LanguageVersionTooLow, location, typeName,
+                GenerationGate.MinimumLanguageVersionText, gate.LanguageVersion.ToDisplayString()));
+        }
+
+        if (!gate.UnsafeAllowed)
         {
             context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.UnsafeCodeRequired, location, typeName, FirstDeclaredHook(info)));
         }
@@ -128,9 +157,27 @@ public sealed class MemoryTypeAnalyzer : DiagnosticAnalyzer
             if (info.HookStates[i] == HookState.Absent && HookRules.RequiredBecause(hook.Id, info.Backing, info.Modes) is { } why)
             {
                 missingReported[i] = true;
+                var properties = HookProperties(hook.Name);
+                foreach (var (method, misspelled) in info.Misspellings)
+                {
+                    if (misspelled.Id == hook.Id)
+                    {
+                        why += $"; '{method.Name}' is declared: did you mean '{hook.Name}'?";
+                        properties = properties.SetItem(DiagnosticDescriptors.SuggestionProperty, method.Name);
+                        break;
+                    }
+                }
+
                 context.ReportDiagnostic(Diagnostic.Create(
-                    DiagnosticDescriptors.MissingRequiredHook, location, HookProperties(hook.Name), typeName, hook.Name, why));
+                    DiagnosticDescriptors.MissingRequiredHook, location, properties, typeName, hook.Name, why));
             }
+        }
+
+        foreach (var (method, hook) in info.Misspellings)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(
+                DiagnosticDescriptors.MisspelledHook, MemoryTypeReader.IdentifierLocation(method),
+                HookProperties(hook.Name), typeName, method.Name, hook.Name));
         }
 
         ReportUnpaired(context, info, typeName, HookId.FilemapAdd, HookId.FilemapRemove, missingReported);
@@ -190,6 +237,22 @@ public sealed class MemoryTypeAnalyzer : DiagnosticAnalyzer
                     DiagnosticDescriptors.DuplicateMemoryTypeName, location, type, pair.Key, string.Join("', '", others)));
             }
         }
+    }
+
+    private static void ReportRegistryNamespaceClash(
+        CompilationAnalysisContext context,
+        ConcurrentDictionary<string, ConcurrentBag<(string Type, Location Location)>> byName,
+        string registryNamespace,
+        bool fromProperty)
+    {
+        if (byName.IsEmpty || RegistryNamespace.ClashingType(context.Compilation, registryNamespace) is not { } type)
+        {
+            return; // no registry is generated without memory types
+        }
+
+        context.ReportDiagnostic(Diagnostic.Create(
+            DiagnosticDescriptors.RegistryNamespaceClash, MemoryTypeReader.IdentifierLocation(type),
+            registryNamespace, fromProperty ? "the PluginMmRegistryNamespace property" : "the assembly name, the default", type.ToDisplayString()));
     }
 
     private static string FirstDeclaredHook(MemoryTypeInfo info)

@@ -1,60 +1,23 @@
-using System;
-using System.Collections.Generic;
-using System.IO;
-using System.Text;
-using System.Threading;
-using HandlebarsDotNet;
-using Microsoft.CodeAnalysis.CSharp;
-using PluginMm.Generators.Model;
+using PluginMm.Generators.Helpers;
+using Scriban.Runtime;
 
 namespace PluginMm.Generators.Hmm;
 
-/// <summary>The emitter: a <see cref="DevPagemapOpsSpec"/> to the partial class holding <c>Ops</c> and the <c>Has*</c> constants.</summary>
-internal static class DevPagemapOpsEmitter
+/// <summary>
+/// The emitter: a <see cref="DevPagemapOpsSpec"/> to the partial class holding <c>Ops</c> and the <c>Has*</c> constants,
+/// through the embedded <c>Templates/DevPagemapOps.scriban</c> (parsed once).
+/// </summary>
+internal sealed class DevPagemapOpsEmitter
 {
-    private static readonly string Version = typeof(DevPagemapOpsEmitter).Assembly.GetName().Version?.ToString() ?? "0.0.0.0";
+    private readonly EmbeddedTemplate _template = EmbeddedTemplate.Load("DevPagemapOps.scriban");
 
-    private static readonly Lazy<HandlebarsTemplate<object, object>> Template = new(() =>
+    /// <summary>The hint name: unique whatever the type names' case, never the registry's.</summary>
+    public static string HintName(DevPagemapOpsSpec spec) => HintNames.ForType(spec.FullyQualifiedName, "DevPagemapOps");
+
+    public string Emit(DevPagemapOpsSpec spec)
     {
-        var handlebars = Handlebars.Create(new HandlebarsConfiguration { NoEscape = true });
-        const string resource = "PluginMm.Generators.Templates.DevPagemapOps.hbs";
-        using var stream = typeof(DevPagemapOpsEmitter).Assembly.GetManifestResourceStream(resource)
-            ?? throw new InvalidOperationException("Missing embedded template " + resource);
-        using var reader = new StreamReader(stream);
-        return handlebars.Compile(reader.ReadToEnd());
-    }, LazyThreadSafetyMode.ExecutionAndPublication);
-
-    public static string HintName(DevPagemapOpsSpec spec)
-    {
-        var chars = spec.FullyQualifiedName.Replace("global::", string.Empty).ToCharArray();
-        for (int i = 0; i < chars.Length; i++)
-        {
-            if (!(char.IsLetterOrDigit(chars[i]) || chars[i] is '.' or '_'))
-            {
-                chars[i] = '_';
-            }
-        }
-
-        return new string(chars) + ".DevPagemapOps" + MemoryTypeReader.GeneratedFileSuffix;
-    }
-
-    public static string Emit(DevPagemapOpsSpec spec)
-    {
-        int outerLevels = spec.Namespace is null ? 0 : 1;
-        int depth = outerLevels + spec.ContainingTypes.Count;
-        var containers = new List<object>();
-        for (int i = 0; i < spec.ContainingTypes.Count; i++)
-        {
-            containers.Add(new Dictionary<string, object?> { ["Indent"] = new string(' ', (outerLevels + i) * 4), ["Header"] = spec.ContainingTypes[i] });
-        }
-
-        var closings = new List<object>();
-        for (int level = depth - 1; level >= 0; level--)
-        {
-            closings.Add(new string(' ', level * 4) + "}");
-        }
-
-        var hooks = new List<object>();
+        var model = MemoryTypeGenerator.Emitter.Nesting(spec.Namespace, spec.ContainingTypes);
+        var hooks = new ScriptArray();
         foreach (var (hook, present) in new[]
         {
             (DevPagemapCatalog.PageFree, spec.HasPageFree),
@@ -62,40 +25,24 @@ internal static class DevPagemapOpsEmitter
             (DevPagemapCatalog.MemoryFailure, spec.HasMemoryFailure),
         })
         {
-            hooks.Add(new Dictionary<string, object?>
+            hooks.Add(new ScriptObject
             {
                 ["Name"] = hook.Name,
                 ["KernelName"] = hook.KernelName.Replace("->", "-&gt;"),
-                ["Present"] = present,
+                ["Verb"] = present ? "declares" : "does not declare",
                 ["Literal"] = present ? "true" : "false",
             });
         }
 
-        string text = Template.Value(new Dictionary<string, object?>
-        {
-            ["Version"] = Version,
-            ["Name"] = spec.Name,
-            ["NameLiteral"] = SymbolDisplay.FormatLiteral(spec.Name, quote: true),
-            ["DisplayName"] = spec.FullyQualifiedName.Replace("global::", string.Empty),
-            ["Namespace"] = spec.Namespace,
-            ["Containers"] = containers,
-            ["Closings"] = closings,
-            ["Hooks"] = hooks,
-            ["I"] = new string(' ', depth * 4),
-            ["RBrace"] = "}",
-            ["Keyword"] = spec.DeclarationKeyword,
-            ["TypeName"] = spec.TypeName,
-            ["PageFree"] = spec.HasPageFree ? "&PageFree" : "null",
-            ["MigrateToRam"] = spec.HasMigrateToRam ? "&MigrateToRam" : "null",
-            ["MemoryFailure"] = spec.HasMemoryFailure ? "&MemoryFailure" : "null",
-        });
-
-        var builder = new StringBuilder(text.Length);
-        foreach (var line in text.Replace("\r\n", "\n").Split('\n'))
-        {
-            builder.Append(line.TrimEnd()).Append('\n');
-        }
-
-        return builder.ToString().TrimEnd('\n') + "\n";
+        model["Name"] = spec.Name;
+        model["NameLiteral"] = MemoryTypeGenerator.Emitter.Literal(spec.Name);
+        model["DisplayName"] = spec.FullyQualifiedName.Replace("global::", string.Empty);
+        model["Keyword"] = spec.DeclarationKeyword;
+        model["TypeName"] = spec.TypeName;
+        model["Hooks"] = hooks;
+        model["PageFree"] = spec.HasPageFree ? "&PageFree" : "null";
+        model["MigrateToRam"] = spec.HasMigrateToRam ? "&MigrateToRam" : "null";
+        model["MemoryFailure"] = spec.HasMemoryFailure ? "&MemoryFailure" : "null";
+        return _template.Render(model);
     }
 }

@@ -15,6 +15,8 @@ namespace PluginMm.Generators.Hmm;
 [Generator(LanguageNames.CSharp)]
 public sealed class DevPagemapOpsGenerator : IIncrementalGenerator
 {
+    private readonly System.Lazy<DevPagemapOpsEmitter> _emitter = new(() => new DevPagemapOpsEmitter(), System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+
     /// <summary>Tracked step names (for caching tests).</summary>
     public static class StepNames
     {
@@ -48,11 +50,11 @@ public sealed class DevPagemapOpsGenerator : IIncrementalGenerator
             .Select(static (pair, _) => pair.Left)
             .WithTrackingName(StepNames.Specs);
 
-        context.RegisterSourceOutput(specs, static (spc, spec) =>
+        context.RegisterSourceOutput(specs, (spc, spec) =>
         {
             try
             {
-                spc.AddSource(DevPagemapOpsEmitter.HintName(spec), DevPagemapOpsEmitter.Emit(spec));
+                spc.AddSource(DevPagemapOpsEmitter.HintName(spec), _emitter.Value.Emit(spec));
             }
             catch (ArgumentException)
             {

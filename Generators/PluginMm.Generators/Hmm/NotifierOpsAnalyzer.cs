@@ -3,6 +3,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 using PluginMm.Generators.Diagnostics;
+using PluginMm.Generators.Helpers;
 using PluginMm.Generators.Model;
 
 namespace PluginMm.Generators.Hmm;
@@ -27,19 +28,26 @@ public sealed class NotifierOpsAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterCompilationStartAction(static start =>
         {
-            bool unsafeAllowed = start.Compilation.Options is CSharpCompilationOptions { AllowUnsafe: true };
-            start.RegisterSymbolAction(ctx => Analyze(ctx, unsafeAllowed), SymbolKind.NamedType);
+            // A compilation that cannot see the attribute has no notifier classes: do not look at any of its types.
+            if (start.Compilation.GetTypeByMetadataName(NotifierCatalog.AttributeMetadataName) is null)
+            {
+                return;
+            }
+
+            bool unsafeAllowed = GenerationGate.UnsafeAllowed(start.Compilation);
+            bool languageVersionSupported = start.Compilation is not CSharpCompilation c || c.LanguageVersion >= GenerationGate.MinimumLanguageVersion;
+            start.RegisterSymbolAction(ctx => Analyze(ctx, unsafeAllowed, languageVersionSupported), SymbolKind.NamedType);
         });
     }
 
-    private static void Analyze(SymbolAnalysisContext context, bool unsafeAllowed)
+    private static void Analyze(SymbolAnalysisContext context, bool unsafeAllowed, bool languageVersionSupported)
     {
         if (context.Symbol is not INamedTypeSymbol { TypeKind: TypeKind.Class } type || NotifierOpsReader.FindAttribute(type) is not { } attribute)
         {
             return;
         }
 
-        var info = NotifierOpsReader.Read(type, attribute, unsafeAllowed);
+        var info = NotifierOpsReader.Read(type, attribute, unsafeAllowed, languageVersionSupported);
         if (info.AttributeHasErrors)
         {
             return;
@@ -47,9 +55,12 @@ public sealed class NotifierOpsAnalyzer : DiagnosticAnalyzer
 
         string typeName = type.ToDisplayString();
         var location = MemoryTypeReader.IdentifierLocation(type);
-        foreach (var problem in info.CarryProblems)
+        foreach (var (kind, reason) in info.CarryProblems)
         {
-            context.ReportDiagnostic(Diagnostic.Create(NotifierDiagnosticDescriptors.CannotCarryGeneratedCode, location, typeName, problem));
+            context.ReportDiagnostic(Diagnostic.Create(
+                NotifierDiagnosticDescriptors.CannotCarryGeneratedCode, location,
+                ImmutableDictionary<string, string?>.Empty.Add(DiagnosticDescriptors.ProblemProperty, kind.ToString()),
+                typeName, reason));
         }
 
         var properties = ImmutableDictionary<string, string?>.Empty.Add(DiagnosticDescriptors.HookProperty, NotifierCatalog.InvalidateName);

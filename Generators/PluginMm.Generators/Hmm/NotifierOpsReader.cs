@@ -60,7 +60,7 @@ internal sealed class NotifierOpsInfo
 
     public List<(ISymbol Member, string Reason)> SignatureIssues { get; } = new();
 
-    public List<string> CarryProblems { get; } = new();
+    public List<(CarryProblem Kind, string Reason)> CarryProblems { get; } = new();
 }
 
 /// <summary>Reads an <c>[MmuIntervalNotifierOps]</c> class with the same rules as memory types.</summary>
@@ -79,7 +79,7 @@ internal static class NotifierOpsReader
         return null;
     }
 
-    public static NotifierOpsInfo Read(INamedTypeSymbol type, AttributeData attribute, bool unsafeAllowed)
+    public static NotifierOpsInfo Read(INamedTypeSymbol type, AttributeData attribute, bool unsafeAllowed, bool languageVersionSupported = true)
     {
         var info = new NotifierOpsInfo(type);
         if (attribute.ConstructorArguments.Length != 1 || attribute.ConstructorArguments[0].Kind == TypedConstantKind.Error)
@@ -91,10 +91,15 @@ internal static class NotifierOpsReader
         info.Name = attribute.ConstructorArguments[0].Value as string;
         if (MemoryTypeReader.NameProblem(info.Name) is { } nameProblem)
         {
-            info.CarryProblems.Add("its name is invalid: " + nameProblem);
+            info.CarryProblems.Add((CarryProblem.InvalidName, "its name is invalid: " + nameProblem));
         }
 
         ReadCarryProblems(info, type, unsafeAllowed);
+        if (!languageVersionSupported)
+        {
+            info.CarryProblems.Add((CarryProblem.LanguageVersion, $"its generated code needs C# {GenerationGate.MinimumLanguageVersionText} or later (nullable reference types); set <LangVersion>{GenerationGate.MinimumLanguageVersionText}</LangVersion> or later"));
+        }
+
         ReadInvalidate(info, type);
         return info;
     }
@@ -103,25 +108,36 @@ internal static class NotifierOpsReader
     {
         if (type.TypeParameters.Length > 0)
         {
-            info.CarryProblems.Add("it is generic; its table of function pointers needs one closed type");
+            info.CarryProblems.Add((CarryProblem.Generic, "it is generic; its table of function pointers needs one closed type"));
         }
 
         if (!MemoryTypeReader.IsPartialEverywhere(type))
         {
-            info.CarryProblems.Add("it is not partial; add the 'partial' modifier so the generator can add Ops and HasInvalidate");
+            info.CarryProblems.Add((CarryProblem.NotPartial, "it is not partial; add the 'partial' modifier so the generator can add Ops and HasInvalidate"));
         }
 
         for (var outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
         {
             if (outer.TypeParameters.Length > 0 || !MemoryTypeReader.IsPartialEverywhere(outer))
             {
-                info.CarryProblems.Add($"its containing type '{outer.ToDisplayString()}' must be partial and non-generic");
+                info.CarryProblems.Add((
+                    MemoryTypeReader.IsPartialEverywhere(outer) ? CarryProblem.ContainingGeneric : CarryProblem.ContainingNotPartial,
+                    $"its containing type '{outer.ToDisplayString()}' must be partial and non-generic"));
+            }
+        }
+
+        for (INamedTypeSymbol? t = type; t is not null; t = t.ContainingType)
+        {
+            if (t.IsFileLocal)
+            {
+                info.CarryProblems.Add((CarryProblem.FileLocal, $"'{t.ToDisplayString()}' is file-local, so the generated partial declaration (another file) cannot name it"));
+                break;
             }
         }
 
         if (!unsafeAllowed)
         {
-            info.CarryProblems.Add("its generated table takes the hook's address (&Invalidate); set <AllowUnsafeBlocks>true</AllowUnsafeBlocks> in the project");
+            info.CarryProblems.Add((CarryProblem.UnsafeCode, "its generated table takes the hook's address (&Invalidate); set <AllowUnsafeBlocks>true</AllowUnsafeBlocks> in the project"));
         }
 
         foreach (var memberName in NotifierCatalog.GeneratedMemberNames)
@@ -130,7 +146,7 @@ internal static class NotifierOpsReader
             {
                 if (!MemoryTypeReader.IsGeneratedByUs(member))
                 {
-                    info.CarryProblems.Add($"it declares a member named '{memberName}', which the generator emits; rename it");
+                    info.CarryProblems.Add((CarryProblem.MemberClash, $"it declares a member named '{memberName}', which the generator emits; rename it"));
                     break;
                 }
             }

@@ -31,6 +31,10 @@ internal enum CarryProblem
     FileLocal,
     Inaccessible,
     MemberClash,
+    // Notifier classes only (PMM0013 covers these too):
+    InvalidName,
+    UnsafeCode,
+    LanguageVersion,
 }
 
 /// <summary>A member named like a hook whose signature is wrong.</summary>
@@ -83,6 +87,9 @@ internal sealed class MemoryTypeInfo
     public IMethodSymbol?[] HookMethods { get; } = new IMethodSymbol?[HookCatalog.All.Length];
 
     public List<HookIssue> HookIssues { get; } = new();
+
+    /// <summary>Methods whose name is a near miss of an absent hook's (PMM0016; "did you mean" in PMM0001).</summary>
+    public List<(IMethodSymbol Method, HookDefinition Hook)> Misspellings { get; } = new();
 
     public int HookMask
     {
@@ -141,7 +148,86 @@ internal static class MemoryTypeReader
             ReadHook(info, type, HookCatalog.All[i]);
         }
 
+        ReadMisspellings(info, type);
         return info;
+    }
+
+    private static void ReadMisspellings(MemoryTypeInfo info, INamedTypeSymbol type)
+    {
+        foreach (var member in type.GetMembers())
+        {
+            if (member is IMethodSymbol { MethodKind: MethodKind.Ordinary } method
+                && !HookCatalog.TryGetHook(method.Name, out _)
+                && NearestHook(method.Name) is { } hook
+                && info.HookStates[(int)hook.Id] == HookState.Absent)
+            {
+                info.Misspellings.Add((method, hook));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The hook <paramref name="name"/> most likely misspells: one equal ignoring case, or within two edits
+    /// (insert, delete, substitute, swap two neighbours) of a hook's name; null when none is that close.
+    /// </summary>
+    public static HookDefinition? NearestHook(string name)
+    {
+        HookDefinition? best = null;
+        int bestDistance = int.MaxValue;
+        foreach (var hook in HookCatalog.All)
+        {
+            if (string.Equals(name, hook.Name, StringComparison.OrdinalIgnoreCase))
+            {
+                return hook;
+            }
+
+            if (Math.Abs(name.Length - hook.Name.Length) > 2)
+            {
+                continue;
+            }
+
+            int d = EditDistance(name.ToLowerInvariant(), hook.Name.ToLowerInvariant());
+            if (d < bestDistance)
+            {
+                bestDistance = d;
+                best = hook;
+            }
+        }
+
+        // Short hook names (Fault) are too close to ordinary words for two edits: allow one edit per five letters.
+        return best is not null && bestDistance <= Math.Min(2, best.Name.Length / 5) ? best : null;
+    }
+
+    /// <summary>Optimal string alignment distance (Levenshtein plus swaps of adjacent characters).</summary>
+    private static int EditDistance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+
+        for (int j = 0; j <= b.Length; j++)
+        {
+            d[0, j] = j;
+        }
+
+        for (int i = 1; i <= a.Length; i++)
+        {
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                int v = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    v = Math.Min(v, d[i - 2, j - 2] + 1);
+                }
+
+                d[i, j] = v;
+            }
+        }
+
+        return d[a.Length, b.Length];
     }
 
     /// <summary>Why a memory type name is not usable, or null if it is.</summary>
@@ -241,6 +327,11 @@ internal static class MemoryTypeReader
             if (!IsPartialEverywhere(outer))
             {
                 info.CarryProblems.Add((CarryProblem.ContainingNotPartial, $"its containing type '{outer.ToDisplayString()}' is not partial"));
+            }
+
+            if (outer.IsFileLocal)
+            {
+                info.CarryProblems.Add((CarryProblem.FileLocal, $"its containing type '{outer.ToDisplayString()}' is file-local, so neither the generated partial declaration nor the assembly's MemoryTypeRegistry (other files) can name it"));
             }
         }
 
