@@ -9,7 +9,8 @@
 #      naming GetFolioNoAlloc with a broken one. Neither build may show CS8785 (generator failed to load/run);
 #   3. a second app referencing only PluginMm.Linux serves real page faults of its own process (skipped, with the
 #      reason printed, where the host has no userfaultfd);
-#   4. a net8.0 consumer fails at restore with NU1202 (not a compile-error cascade).
+#   4. a net8.0 consumer fails at restore with NU1202 (not a compile-error cascade);
+#   5. the README's C# blocks compile against the packages (.ci/readme-snippets.py; partial ones are skipped by name).
 # Usage: bash .ci/pack-check.sh            (exit 0 = all checks passed)
 set -euo pipefail
 
@@ -108,4 +109,8 @@ fi
 grep -q "error NU1202: Package PluginMm $version is not compatible with net8.0" "$work/net8.log" \
   || { cat "$work/net8.log"; fail "the net8.0 consumer did not get NU1202"; }
 echo "pack-check: net8.0 consumer refused at restore: $(grep -m1 -o 'error NU1202: [^.]*' "$work/net8.log")"
+snippets="$(make_consumer snippets "" Snippets)"
+python3 "$repo/.ci/readme-snippets.py" "$repo/README.md" "$snippets" | sed 's/^/pack-check: README snippets /'
+build_consumer "$snippets" "$work/snippets.log" || { cat "$work/snippets.log"; fail "the README's C# code does not compile against the packages"; }
+echo "pack-check: README snippets compile against the packages"
 echo "pack-check: OK"
