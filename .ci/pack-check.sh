@@ -11,7 +11,7 @@
 #      reason printed, where the host has no userfaultfd);
 #   4. a net8.0 consumer fails at restore with NU1202 (not a compile-error cascade);
 #   5. the README's C# blocks compile against the packages (.ci/readme-snippets.py; partial ones are skipped by name).
-# Usage: bash .ci/pack-check.sh            (exit 0 = all checks passed)
+# Usage: bash .ci/pack-check.sh            (exit 0 = all checks passed; the last line says how many)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +19,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/pluginmm-pack.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 feed="$work/feed"
 fail() { echo "pack-check: FAIL: $*" >&2; exit 1; }
+checks=0; pass() { checks=$((checks + 1)); }  # each passed check counts as one test in .ci/run's summary
 
 echo "pack-check: packing PluginMm.sln into $feed"
 dotnet pack "$repo/PluginMm.sln" -c Release -o "$feed" -nologo -v quiet -p:ContinuousIntegrationBuild=true >"$work/pack.log" 2>&1 \
@@ -58,6 +59,7 @@ if grep -q '^lib/.*Generators' <<<"$listing"; then fail "the generator must not 
 if grep -q '^analyzers/.*Abstractions' <<<"$listing"; then fail "Abstractions must not be under analyzers/"; fi
 if grep -q '^build[A-Za-z]*/[^/]*$' <<<"$listing"; then fail "a TFM-less build folder would make the package look compatible with net8.0 (hides NU1202)"; fi
 echo "pack-check: package layout ok"
+pass
 
 make_consumer() { # $1 = name, $2 = source template, $3 = project template (default Consumer)
   local dir="$work/$1"
@@ -86,6 +88,7 @@ if grep -q CS8785 "$work/good.log"; then cat "$work/good.log"; fail "CS8785: the
 run_out="$(cd "$good" && dotnet run --no-build 2>&1)" || { echo "$run_out"; fail "the good consumer's table did not work"; }
 echo "pack-check: good consumer ran: $run_out"
 grep -q "the cached folio" <<<"$run_out" || fail "unexpected output from the good consumer"
+pass
 
 broken="$(make_consumer broken Broken.cs.template)"
 if build_consumer "$broken" "$work/broken.log"; then cat "$work/broken.log"; fail "the broken consumer built, expected PMM0001"; fi
@@ -93,11 +96,12 @@ if grep -q CS8785 "$work/broken.log"; then cat "$work/broken.log"; fail "CS8785 
 grep -q "error PMM0001: Memory type 'Consumer.RamDisk' is missing the required hook 'GetFolioNoAlloc'" "$work/broken.log" \
   || { cat "$work/broken.log"; fail "the broken consumer did not report PMM0001 for GetFolioNoAlloc"; }
 echo "pack-check: broken consumer failed as expected: $(grep -m1 -o "error PMM0001: [^(]*" "$work/broken.log")"
+pass
 host="$(make_consumer host Host.cs.template Host)"
 build_consumer "$host" "$work/host.log" || { cat "$work/host.log"; fail "the PluginMm.Linux-only app did not build"; }
 set +e; host_out="$(cd "$host" && timeout 60 dotnet run --no-build 2>&1)"; host_rc=$?; set -e
 case "$host_rc" in
-  0) echo "pack-check: PluginMm.Linux-only app: $host_out" ;;
+  0) echo "pack-check: PluginMm.Linux-only app: $host_out"; pass ;;
   3) echo "pack-check: PluginMm.Linux-only app skipped: $host_out" ;;
   *) echo "$host_out"; fail "the PluginMm.Linux-only app did not serve its page faults (exit $host_rc)" ;;
 esac
@@ -109,8 +113,10 @@ fi
 grep -q "error NU1202: Package PluginMm $version is not compatible with net8.0" "$work/net8.log" \
   || { cat "$work/net8.log"; fail "the net8.0 consumer did not get NU1202"; }
 echo "pack-check: net8.0 consumer refused at restore: $(grep -m1 -o 'error NU1202: [^.]*' "$work/net8.log")"
+pass
 snippets="$(make_consumer snippets "" Snippets)"
 python3 "$repo/.ci/readme-snippets.py" "$repo/README.md" "$snippets" | sed 's/^/pack-check: README snippets /'
 build_consumer "$snippets" "$work/snippets.log" || { cat "$work/snippets.log"; fail "the README's C# code does not compile against the packages"; }
 echo "pack-check: README snippets compile against the packages"
-echo "pack-check: OK"
+pass
+echo "pack-check: OK ($checks checks passed)"
