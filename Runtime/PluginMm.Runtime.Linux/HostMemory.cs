@@ -69,6 +69,24 @@ public sealed unsafe class HostMapping : IDisposable
 /// <summary>Real memory to fault on: anonymous mappings, madvise, mremap, and access through the kernel.</summary>
 public static unsafe class HostMemory
 {
+    /// <summary>The default huge page size (<c>Hugepagesize</c> of /proc/meminfo), or 0 if unknown.</summary>
+    public static int DefaultHugePageSize { get; } = ReadHugePageSize();
+
+    private static int ReadHugePageSize()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+            {
+                if (line.StartsWith("Hugepagesize:", StringComparison.Ordinal))
+                    return int.Parse(line.AsSpan(13).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return 0;
+    }
+
     private static readonly nint MapFailed = -1;
 
     /// <summary>Maps private anonymous memory (<c>MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE</c>), read-write.</summary>
@@ -219,7 +237,7 @@ public sealed unsafe class HostMemFile : IDisposable
 
     /// <summary>
     /// <c>memfd_create</c> + <c>ftruncate</c>. For hugetlb, <paramref name="size"/> must be a multiple of the default huge
-    /// page size and pages must be reserved (<see cref="HugeTlbReservation"/>) before they are faulted.
+    /// page size and pages must be reserved (raise <c>/proc/sys/vm/nr_hugepages</c>; the tests use PluginMm.Linux.Testing's HugeTlbReservation) before they are faulted.
     /// </summary>
     public static Errno TryCreate(string name, long size, bool hugeTlb, out HostMemFile? file)
     {
@@ -233,7 +251,7 @@ public sealed unsafe class HostMemFile : IDisposable
             LibC.Close(fd);
             return e;
         }
-        file = new HostMemFile(fd, size, hugeTlb, hugeTlb ? HugeTlbReservation.DefaultHugePageSize : LibC.PageSize);
+        file = new HostMemFile(fd, size, hugeTlb, hugeTlb ? HostMemory.DefaultHugePageSize : LibC.PageSize);
         return Errno.None;
     }
 
@@ -276,99 +294,5 @@ public sealed unsafe class HostMemFile : IDisposable
         int fd = Interlocked.Exchange(ref _fd, -1);
         if (fd >= 0)
             LibC.Close(fd);
-    }
-}
-
-/// <summary>
-/// A reservation of default-size huge pages (<c>/proc/sys/vm/nr_hugepages</c> raised by the number needed); the
-/// previous value is restored on <see cref="Dispose"/>. Needs root.
-/// </summary>
-public sealed class HugeTlbReservation : IDisposable
-{
-    private const string NrHugePages = "/proc/sys/vm/nr_hugepages";
-    private readonly long _previous;
-    private int _disposed;
-
-    private HugeTlbReservation(long previous, int pages)
-    {
-        _previous = previous;
-        Pages = pages;
-    }
-
-    /// <summary>Pages reserved by this object.</summary>
-    public int Pages { get; }
-
-    /// <summary>The default huge page size (<c>Hugepagesize</c> of /proc/meminfo), or 0 if unknown.</summary>
-    public static int DefaultHugePageSize { get; } = ReadHugePageSize();
-
-    private static int ReadHugePageSize()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/meminfo"))
-            {
-                if (line.StartsWith("Hugepagesize:", StringComparison.Ordinal))
-                    return int.Parse(line.AsSpan(13).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return 0;
-    }
-
-    /// <summary>
-    /// Raises <c>nr_hugepages</c> by <paramref name="pages"/> and checks the kernel really has them free; on failure
-    /// restores the old value and says why in <paramref name="reason"/>.
-    /// </summary>
-    public static bool TryReserve(int pages, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out HugeTlbReservation? reservation, out string reason)
-    {
-        reservation = null;
-        if (DefaultHugePageSize == 0)
-        {
-            reason = "no hugetlb support (no Hugepagesize in /proc/meminfo)";
-            return false;
-        }
-        long previous;
-        try
-        {
-            previous = long.Parse(File.ReadAllText(NrHugePages).Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            long freeBefore = ReadMeminfo("HugePages_Free:");
-            File.WriteAllText(NrHugePages, (previous + pages).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            long freeAfter = ReadMeminfo("HugePages_Free:");
-            if (freeAfter - freeBefore < pages)
-            {
-                File.WriteAllText(NrHugePages, previous.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                reason = $"asked the kernel for {pages} more huge pages of {DefaultHugePageSize / 1024} KiB, got {freeAfter - freeBefore} (memory fragmented or too small)";
-                return false;
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
-        {
-            reason = $"cannot reserve huge pages through {NrHugePages}: {e.Message} (needs root)";
-            return false;
-        }
-        reservation = new HugeTlbReservation(previous, pages);
-        reason = "";
-        return true;
-    }
-
-    private static long ReadMeminfo(string key)
-    {
-        foreach (var line in File.ReadLines("/proc/meminfo"))
-        {
-            if (line.StartsWith(key, StringComparison.Ordinal))
-                return long.Parse(line.AsSpan(key.Length).Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        }
-        return 0;
-    }
-
-    /// <summary>Restores the previous <c>nr_hugepages</c>.</summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-            return;
-        try { File.WriteAllText(NrHugePages, _previous.ToString(System.Globalization.CultureInfo.InvariantCulture)); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
     }
 }

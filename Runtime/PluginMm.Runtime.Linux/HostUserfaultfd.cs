@@ -72,6 +72,10 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
         PageSize = LibC.PageSize;
     }
 
+    /// <summary>The path that created this userfaultfd: <see cref="UffdOpenPath.Device"/> (<c>/dev/userfaultfd</c>) or
+    /// <see cref="UffdOpenPath.Syscall"/> (never <see cref="UffdOpenPath.Auto"/>).</summary>
+    public UffdOpenPath OpenedThrough { get; private init; }
+
     /// <summary>The flags the fd was created with.</summary>
     public UffdOpenFlags OpenFlags { get; }
 
@@ -98,11 +102,15 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
         int fd = -1;
         if (path is UffdOpenPath.Auto or UffdOpenPath.Device)
             fd = OpenThroughDevice((int)flags, out deviceErrno);
+        var used = UffdOpenPath.Device;
         if (fd < 0 && path is UffdOpenPath.Auto or UffdOpenPath.Syscall)
+        {
             fd = OpenThroughSyscall((int)flags, out syscallErrno);
+            used = UffdOpenPath.Syscall;
+        }
         if (fd >= 0)
         {
-            uffd = new HostUserfaultfd(fd, flags);
+            uffd = new HostUserfaultfd(fd, flags) { OpenedThrough = used };
             failure = default;
             return true;
         }

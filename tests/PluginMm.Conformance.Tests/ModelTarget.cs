@@ -25,7 +25,7 @@ public sealed class ModelTarget : IUffdTarget
     }
 
     /// <summary>The huge page size the model uses for hugetlb (the host's default, so traces compare).</summary>
-    public static int HugePageSize => Runtime.Linux.HugeTlbReservation.DefaultHugePageSize is > 0 and var h ? h : 2 << 20;
+    public static int HugePageSize => Runtime.Linux.HostMemory.DefaultHugePageSize is > 0 and var h ? h : 2 << 20;
 
     /// <inheritdoc/>
     public string Name => "model";

@@ -41,7 +41,7 @@ public sealed class AnalyzerTests
             + "the kernel refuses UFFDIO_REGISTER with EINVAL without it",
             d.GetMessage());
         Assert.AreEqual("GetFolioNoAlloc", d.Properties[DiagnosticDescriptors.HookProperty]);
-        Assert.AreEqual("https://github.com/pluginmm/pluginmm/blob/main/docs/diagnostics/PMM0001.md", d.Descriptor.HelpLinkUri);
+        Assert.AreEqual(ExpectedHelpLink("PMM0001"), d.Descriptor.HelpLinkUri);
     }
 
     [TestMethod]

@@ -89,7 +89,7 @@ public sealed class ContractTests
         foreach (var d in descriptors)
         {
             StringAssert.Matches(d.Id, new System.Text.RegularExpressions.Regex("^PMM[0-9]{4}$"));
-            Assert.AreEqual($"https://github.com/pluginmm/pluginmm/blob/main/docs/diagnostics/{d.Id}.md", d.HelpLinkUri);
+            Assert.AreEqual(ExpectedHelpLink(d.Id), d.HelpLinkUri);
             string doc = Path.Combine(root, "docs", "diagnostics", d.Id + ".md");
             Assert.IsTrue(File.Exists(doc), doc);
             string text = File.ReadAllText(doc);

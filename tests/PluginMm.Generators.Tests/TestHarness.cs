@@ -110,6 +110,11 @@ internal static class TestHarness
     public static string Describe(IEnumerable<Diagnostic> diagnostics) =>
         string.Join(Environment.NewLine, diagnostics.Select(d => d.ToString()));
 
+    /// <summary>The diagnostics' help page for <paramref name="id"/>, from the build's PluginMmRepositoryUrl property.</summary>
+    public static string ExpectedHelpLink(string id) =>
+        typeof(TestHarness).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "PluginMmRepositoryUrl").Value + $"/blob/main/docs/diagnostics/{id}.md";
+
     public static string RepositoryRoot
     {
         get

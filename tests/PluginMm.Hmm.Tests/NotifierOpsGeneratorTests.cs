@@ -151,7 +151,9 @@ public sealed class NotifierOpsGeneratorTests
             StringAssert.StartsWith(File.ReadAllText(page), $"# {d.Id}: {d.Title}");
             StringAssert.Contains(releases, d.Id + " |");
             StringAssert.Contains(index, $"[{d.Id}]({d.Id}.md)");
-            Assert.AreEqual($"https://github.com/pluginmm/pluginmm/blob/main/docs/diagnostics/{d.Id}.md", d.HelpLinkUri);
+            Assert.AreEqual(typeof(NotifierOpsGeneratorTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+                .Cast<System.Reflection.AssemblyMetadataAttribute>().Single(a => a.Key == "PluginMmRepositoryUrl").Value
+                + $"/blob/main/docs/diagnostics/{d.Id}.md", d.HelpLinkUri);
         }
     }
 }

@@ -18,8 +18,12 @@ public static class DiagnosticDescriptors
     /// <summary>Property carrying the <c>CarryProblem</c> kind (PMM0004); the PMM0004 fix reads it.</summary>
     public const string ProblemProperty = "Problem";
 
-    /// <summary>The help page of a diagnostic: <c>docs/diagnostics/&lt;id&gt;.md</c> in the repository.</summary>
-    public static string HelpLink(string id) => $"https://github.com/pluginmm/pluginmm/blob/main/docs/diagnostics/{id}.md";
+    /// <summary>
+    /// The help page of a diagnostic: <c>docs/diagnostics/&lt;id&gt;.md</c> in the repository whose address the build's
+    /// <c>PluginMmRepositoryUrl</c> property gives (the packages' <c>RepositoryUrl</c>); the same pages ship inside the
+    /// PluginMm package under <c>docs/diagnostics/</c>.
+    /// </summary>
+    public static string HelpLink(string id) => $"{ThisPackage.RepositoryUrl}/blob/main/docs/diagnostics/{id}.md";
 
     /// <summary>PMM0001: "Memory type '{0}' is missing the required hook '{1}': {2}".</summary>
     public static readonly DiagnosticDescriptor MissingRequiredHook = Create(

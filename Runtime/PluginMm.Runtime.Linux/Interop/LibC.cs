@@ -7,7 +7,7 @@ namespace PluginMm.Runtime.Linux.Interop;
 /// blittable, no runtime marshalling). Every call sets the last error, read back with
 /// <see cref="Marshal.GetLastPInvokeError"/>. Values are Linux x86-64/arm64 (asm-generic) numbers.
 /// </summary>
-public static unsafe partial class LibC
+internal static unsafe partial class LibC
 {
     private const string Lib = "libc";
 
@@ -205,7 +205,7 @@ public static unsafe partial class LibC
 
 /// <summary><c>struct pollfd</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct PollFd
+internal struct PollFd
 {
     /// <summary>File descriptor.</summary>
     public int Fd;
@@ -219,7 +219,7 @@ public struct PollFd
 /// <c>struct epoll_event</c>: packed (12 bytes) on x86-64 (<c>__EPOLL_PACKED</c>), naturally aligned (16 bytes) on
 /// other 64-bit architectures; the data word's offset differs accordingly.
 /// </summary>
-public static class EpollEvent
+internal static class EpollEvent
 {
     /// <summary>Size of one native event.</summary>
     public static readonly int Size = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;

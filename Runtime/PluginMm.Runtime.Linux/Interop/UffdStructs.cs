@@ -9,7 +9,7 @@ namespace PluginMm.Runtime.Linux.Interop;
 
 /// <summary><c>struct uffdio_api</c> (24 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioApi
+internal struct UffdioApi
 {
     /// <summary><c>api</c>: must be <c>UFFD_API</c>.</summary>
     public ulong Api;
@@ -21,7 +21,7 @@ public struct UffdioApi
 
 /// <summary><c>struct uffdio_range</c> (16 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioRange
+internal struct UffdioRange
 {
     /// <summary><c>start</c>.</summary>
     public ulong Start;
@@ -31,7 +31,7 @@ public struct UffdioRange
 
 /// <summary><c>struct uffdio_register</c> (32 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioRegister
+internal struct UffdioRegister
 {
     /// <summary><c>range</c>.</summary>
     public UffdioRange Range;
@@ -43,7 +43,7 @@ public struct UffdioRegister
 
 /// <summary><c>struct uffdio_copy</c> (40 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioCopy
+internal struct UffdioCopy
 {
     /// <summary><c>dst</c>.</summary>
     public ulong Dst;
@@ -59,7 +59,7 @@ public struct UffdioCopy
 
 /// <summary><c>struct uffdio_zeropage</c> (32 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioZeropage
+internal struct UffdioZeropage
 {
     /// <summary><c>range</c>.</summary>
     public UffdioRange Range;
@@ -71,7 +71,7 @@ public struct UffdioZeropage
 
 /// <summary><c>struct uffdio_writeprotect</c> (24 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioWriteprotect
+internal struct UffdioWriteprotect
 {
     /// <summary><c>range</c>.</summary>
     public UffdioRange Range;
@@ -81,7 +81,7 @@ public struct UffdioWriteprotect
 
 /// <summary><c>struct uffdio_continue</c> (32 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioContinue
+internal struct UffdioContinue
 {
     /// <summary><c>range</c>.</summary>
     public UffdioRange Range;
@@ -93,7 +93,7 @@ public struct UffdioContinue
 
 /// <summary><c>struct uffdio_poison</c> (32 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioPoison
+internal struct UffdioPoison
 {
     /// <summary><c>range</c>.</summary>
     public UffdioRange Range;
@@ -105,7 +105,7 @@ public struct UffdioPoison
 
 /// <summary><c>struct uffdio_move</c> (40 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct UffdioMove
+internal struct UffdioMove
 {
     /// <summary><c>dst</c>.</summary>
     public ulong Dst;
@@ -124,7 +124,7 @@ public struct UffdioMove
 /// derive every UFFDIO request code from its number and argument size, so a wrong struct size cannot hide behind a
 /// hand-written constant.
 /// </summary>
-public static class IoctlCodes
+internal static class IoctlCodes
 {
     /// <summary><c>_IOC_NONE</c>.</summary>
     public const uint None = 0;

@@ -1,6 +1,6 @@
-using PluginMm.Runtime.Linux.Interop;
+using System.Runtime.InteropServices;
 
-namespace PluginMm.Runtime.Linux;
+namespace PluginMm.Linux.Testing;
 
 /// <summary>
 /// A dedicated thread that touches memory that may fault into a userfaultfd, so the handler (never this thread) can
@@ -9,7 +9,7 @@ namespace PluginMm.Runtime.Linux;
 /// <see cref="WaitUntilBlockedInUserfault"/> tells deterministically (from <c>/proc/self/task/TID/wchan</c>) that it is
 /// parked on a userfault.
 /// </summary>
-public sealed class FaultingThread
+public sealed partial class FaultingThread
 {
     private readonly Thread _thread;
     private readonly ManualResetEventSlim _started = new();
@@ -20,7 +20,7 @@ public sealed class FaultingThread
     {
         _thread = new Thread(() =>
         {
-            _tid = LibC.GetTid();
+            _tid = GetTid();
             _started.Set();
             try { body(); }
             catch (Exception e) { _error = e; }
@@ -86,4 +86,8 @@ public sealed class FaultingThread
 
     /// <summary>Writes one byte through a pointer (a user-mode write fault if not mapped or write-protected).</summary>
     public static unsafe void WriteByte(ulong address, byte value) => Volatile.Write(ref *(byte*)address, value);
+
+    /// <summary>gettid(2): the kernel id of the calling thread.</summary>
+    [LibraryImport("libc", EntryPoint = "gettid")]
+    private static partial int GetTid();
 }
