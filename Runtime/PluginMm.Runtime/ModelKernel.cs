@@ -1,40 +1,5 @@
 namespace PluginMm.Runtime;
 
-/// <summary>Which of the two fault-path designs the model runs (seeds 000, 001 and 003).</summary>
-public enum FaultPathDesign
-{
-    /// <summary>
-    /// Seed 000 (v3, the default): the generic <c>__do_userfault</c> in <c>__do_fault</c> calls the memory type's
-    /// <c>GetFolioNoAlloc</c> before <c>-&gt;fault</c> and traps MINOR / MISSING itself.
-    /// </summary>
-    PreCheck = 0,
-
-    /// <summary>
-    /// Seed 001 (the RFC): <c>-&gt;fault</c> runs with <see cref="FaultFlags.UffdRetval"/> and reports a userfault by
-    /// returning <see cref="VmFaultResult.UffdMinor"/> or <see cref="VmFaultResult.UffdMissing"/>; <c>__do_fault</c>
-    /// then calls <c>handle_userfault</c> with that reason.
-    /// </summary>
-    RfcRetval = 1,
-}
-
-/// <summary>Options of a <see cref="ModelKernel"/>.</summary>
-public sealed class ModelOptions
-{
-    /// <summary>The fault-path design (default <see cref="FaultPathDesign.PreCheck"/>).</summary>
-    public FaultPathDesign Design { get; init; } = FaultPathDesign.PreCheck;
-
-    /// <summary>The page allocator every folio comes from (default: a fresh unbounded one).</summary>
-    public PageAllocator? Allocator { get; init; }
-
-    /// <summary>The sysctl <c>vm.unprivileged_userfaultfd</c> (default 0, as in current kernels).</summary>
-    public bool UnprivilegedUserfaultfd { get; init; }
-
-    /// <summary>
-    /// <c>fault_around_bytes / PAGE_SIZE</c> (default 16). 1 disables fault-around. See <see cref="Mm.DoFaultAround"/>.
-    /// </summary>
-    public int FaultAroundPages { get; init; } = 16;
-}
-
 /// <summary>
 /// The model kernel: the memory types it knows (a generated <c>MemoryTypeRegistry.All</c>, or hand-built tables), the
 /// page allocator, the shared zero page, thread ids, and the system calls that create files and address spaces.
@@ -188,14 +153,4 @@ public sealed class ModelKernel
             return Errno.EINVAL;
         return UserfaultfdCtx.Create(mm, flags, checkPrivilege: false, out ctx);
     }
-}
-
-/// <summary>guest_memfd creation flags (<c>include/uapi/linux/kvm.h</c>).</summary>
-public static class GuestMemfdFlags
-{
-    /// <summary><c>GUEST_MEMFD_FLAG_MMAP</c>: the file may be mmapped.</summary>
-    public const ulong Mmap = 1UL << 0;
-
-    /// <summary><c>GUEST_MEMFD_FLAG_INIT_SHARED</c>: memory starts shared with the host (faultable, uffd-admissible).</summary>
-    public const ulong InitShared = 1UL << 1;
 }

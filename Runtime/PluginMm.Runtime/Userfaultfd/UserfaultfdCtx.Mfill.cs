@@ -4,17 +4,63 @@ namespace PluginMm.Runtime;
 
 public sealed partial class UserfaultfdCtx
 {
-    private enum MfillKind { Copy, ZeroPage, Continue, Poison }
+    /// <summary>The operation of one fill ioctl (the mode bits of <c>uffd_flags_t</c>: <c>MFILL_ATOMIC_*</c>).</summary>
+    private enum MfillMode { Copy, ZeroPage, Continue, Poison }
 
-    /// <summary>Internal result of one page: the source page was not resident; drop the locks, fault it in and retry.</summary>
-    private const Errno NeedSourceFault = (Errno)(-1);
-
-    /// <summary>Where UFFDIO_COPY reads from: a handler buffer (always resident), or a user address in a task's mm.</summary>
-    private ref struct MfillSource
+    /// <summary>
+    /// Models <c>struct mfill_state</c> (mm/userfaultfd.c, "userfaultfd: introduce struct mfill_state" of the vm_uffd_ops
+    /// series): one UFFDIO_COPY / ZEROPAGE / CONTINUE / POISON in progress. The ioctl fills in the request; <see
+    /// cref="MfillGetVma"/> the destination VMA and the tables that fill it; the per-page functions advance
+    /// <see cref="Copied"/>. Lives on the stack of <see cref="MfillAtomic"/>.
+    /// </summary>
+    private ref struct MfillState
     {
-        public ReadOnlySpan<byte> Buffer;
-        public ModelTask? Task;
-        public ulong Address;
+        public MfillState(MfillMode mode, ulong dstStart, ulong len, bool wp)
+        {
+            Mode = mode;
+            DstStart = dstStart;
+            Len = len;
+            Wp = wp;
+        }
+
+        /// <summary>Which fill (<c>uffd_flags_mode_is</c>).</summary>
+        public readonly MfillMode Mode;
+
+        /// <summary><c>dst_start</c>.</summary>
+        public readonly ulong DstStart;
+
+        /// <summary><c>len</c>.</summary>
+        public readonly ulong Len;
+
+        /// <summary><c>MFILL_ATOMIC_WP</c>: install the entries write-protected.</summary>
+        public readonly bool Wp;
+
+        /// <summary>COPY from a buffer of the handler (always resident).</summary>
+        public ReadOnlySpan<byte> SrcBuffer;
+
+        /// <summary>COPY from a user address: the task whose mm holds <see cref="SrcStart"/> (null for a buffer source).</summary>
+        public ModelTask? SrcTask;
+
+        /// <summary><c>src_start</c> (a user address in <see cref="SrcTask"/>'s mm).</summary>
+        public ulong SrcStart;
+
+        /// <summary>Bytes filled so far (the value the ioctl reports).</summary>
+        public ulong Copied;
+
+        /// <summary><c>vma</c>: the destination VMA, set by <see cref="MfillGetVma"/> under the mmap read lock.</summary>
+        public Vma? Vma;
+
+        /// <summary>
+        /// The memory type whose <c>vm_uffd_ops</c> fill a PTE-mapped destination: the VMA's own for a shared file mapping,
+        /// the anonymous type's for a private one (as the kernel uses the anon ops there); null for hugetlb.
+        /// </summary>
+        public MemoryTypeOps? Ops;
+
+        /// <summary><c>dst_addr</c>: the page being filled.</summary>
+        public readonly ulong DstAddr => DstStart + Copied;
+
+        /// <summary><c>src_addr</c>: where the page being filled comes from (COPY).</summary>
+        public readonly ulong SrcAddr => SrcStart + Copied;
     }
 
     /// <summary>
@@ -29,8 +75,8 @@ public sealed partial class UserfaultfdCtx
         var pre = CopyChecks(dst, (ulong)src.Length, src.Length == 0 ? 0 : MmapMinAddr, mode);
         if (pre is { } fail)
             return fail;
-        var source = new MfillSource { Buffer = src };
-        long ret = MfillAtomic(dst, (ulong)src.Length, MfillKind.Copy, ref source, (mode & UffdCopyMode.Wp) != 0);
+        var state = new MfillState(MfillMode.Copy, dst, (ulong)src.Length, (mode & UffdCopyMode.Wp) != 0) { SrcBuffer = src };
+        long ret = MfillAtomic(ref state);
         return FinishFill(ret, dst, (ulong)src.Length, (mode & UffdCopyMode.DontWake) != 0);
     }
 
@@ -47,8 +93,8 @@ public sealed partial class UserfaultfdCtx
         var pre = CopyChecks(dst, len, src, mode);
         if (pre is { } fail)
             return fail;
-        var source = new MfillSource { Task = caller, Address = src };
-        long ret = MfillAtomic(dst, len, MfillKind.Copy, ref source, (mode & UffdCopyMode.Wp) != 0);
+        var state = new MfillState(MfillMode.Copy, dst, len, (mode & UffdCopyMode.Wp) != 0) { SrcTask = caller, SrcStart = src };
+        long ret = MfillAtomic(ref state);
         return FinishFill(ret, dst, len, (mode & UffdCopyMode.DontWake) != 0);
     }
 
@@ -79,16 +125,16 @@ public sealed partial class UserfaultfdCtx
     }
 
     /// <summary>
-    /// Models <c>userfaultfd_zeropage</c> (fs/userfaultfd.c): like COPY without a source; mode ⊄ {DONTWAKE} → EINVAL;
-    /// hugetlb → field -EINVAL. Private and anonymous mappings get the shared zero page; shared file mappings a zeroed
-    /// page-cache folio.
+    /// Models <c>userfaultfd_zeropage</c> (fs/userfaultfd.c): mode ⊄ {DONTWAKE} → EINVAL; hugetlb → field -EINVAL.
+    /// Private and anonymous mappings get the shared zero page; shared file mappings a zeroed page-cache folio
+    /// (<see cref="MfillAtomicPteZeropage"/>).
     /// </summary>
     public UffdioResult ZeroPage(ulong start, ulong len, UffdZeroPageMode mode)
     {
         if (FillChecks(start, len, (mode & ~UffdZeroPageMode.DontWake) == 0) is { } fail)
             return fail;
-        var none = default(MfillSource);
-        long ret = MfillAtomic(start, len, MfillKind.ZeroPage, ref none, wp: false);
+        var state = new MfillState(MfillMode.ZeroPage, start, len, wp: false);
+        long ret = MfillAtomic(ref state);
         return FinishFill(ret, start, len, (mode & UffdZeroPageMode.DontWake) != 0);
     }
 
@@ -101,8 +147,8 @@ public sealed partial class UserfaultfdCtx
     {
         if (FillChecks(start, len, (mode & ~(UffdContinueMode.DontWake | UffdContinueMode.Wp)) == 0) is { } fail)
             return fail;
-        var none = default(MfillSource);
-        long ret = MfillAtomic(start, len, MfillKind.Continue, ref none, (mode & UffdContinueMode.Wp) != 0);
+        var state = new MfillState(MfillMode.Continue, start, len, (mode & UffdContinueMode.Wp) != 0);
+        long ret = MfillAtomic(ref state);
         return FinishFill(ret, start, len, (mode & UffdContinueMode.DontWake) != 0);
     }
 
@@ -116,128 +162,139 @@ public sealed partial class UserfaultfdCtx
     }
 
     /// <summary>
-    /// Models <c>mfill_atomic</c> (mm/userfaultfd.c): under the mmap read lock, finds the one registered VMA holding
-    /// [dst, dst+len) (else ENOENT), checks mmap_changing (EAGAIN) and MODE_WP against VM_UFFD_WP (EINVAL), dispatches
-    /// hugetlb to <see cref="MfillAtomicHugetlb"/>, picks the tables (a private mapping uses the anonymous type's, as the
-    /// kernel uses the anon <c>vm_uffd_ops</c>) and fills page by page. Returns bytes done if any, else -errno.
+    /// Models <c>mfill_atomic</c> (mm/userfaultfd.c): under the mmap read lock, <see cref="MfillGetVma"/>, then page by page
+    /// (hugetlb: huge page by huge page, <see cref="HugetlbMfillAtomicPte"/>) until done or an error. Returns bytes done if
+    /// any, else -errno.
     /// </summary>
-    private unsafe long MfillAtomic(ulong dst, ulong len, MfillKind kind, ref MfillSource source, bool wp)
+    private long MfillAtomic(ref MfillState s)
     {
-        ulong copied = 0;
-        Errno err = Errno.None;
-        Folio? pending = null; // filled with locks dropped (mfill_state.folio)
         var mm = Mm;
         mm.MmapLock.EnterReadLock();
+        Errno err;
         try
         {
-            while (true)
+            err = MfillGetVma(ref s);
+            while (err == Errno.None && s.Copied < s.Len)
             {
-                err = Errno.None;
-                var vma = mm.VmaLookup(dst);
-                if (mm.Exited || vma is null || dst + len > vma.End || vma.UffdCtx is null)
-                {
-                    err = Errno.ENOENT;
-                    break;
-                }
-                if (MmapChanging > 0)
-                {
-                    err = Errno.EAGAIN;
-                    break;
-                }
-                if (wp && !vma.UffdWp)
-                {
-                    err = Errno.EINVAL;
-                    break;
-                }
-                if (vma.IsHugetlb)
-                    err = MfillAtomicHugetlb(vma, dst, len, kind, ref source, wp, ref copied, ref pending);
-                else
-                    err = MfillAtomicPtes(vma, dst, len, kind, ref source, wp, ref copied, ref pending);
-                if (err != NeedSourceFault)
-                    break;
-
-                // Drop the locks, fault the source in (copy_from_user with faults enabled), retake and look up again.
-                mm.MmapLock.ExitReadLock();
-                var span = pending!.Data.Slice(0, pending.Size);
-                var r = source.Task!.Access(source.Address + copied, span, write: false, FaultFlags.AllowRetry | FaultFlags.Killable);
-                mm.MmapLock.EnterReadLock();
-                if (r != AccessResult.Ok)
-                {
-                    err = Errno.EFAULT;
-                    break;
-                }
+                var vma = s.Vma!;
+                err = vma.IsHugetlb ? HugetlbMfillAtomicPte(ref s) : MfillAtomicPte(ref s);
+                if (err == Errno.None)
+                    s.Copied += (ulong)s.Vma!.PageSize;
             }
         }
-        finally
-        {
-            mm.MmapLock.ExitReadLock();
-            pending?.Put();
-        }
-        return copied > 0 ? (long)copied : -(long)err;
-    }
-
-    private unsafe Errno MfillAtomicPtes(Vma vma, ulong dst, ulong len, MfillKind kind, ref MfillSource source, bool wp, ref ulong copied, ref Folio? pending)
-    {
-        if (vma.IsAnonymous && vma.IsShared)
-            return Errno.EINVAL;
-        bool sharedFile = vma.IsShared && !vma.IsAnonymous;
-        MemoryTypeOps? ops = sharedFile ? vma.Type : Mm.Kernel.AnonymousType;
-        if (kind == MfillKind.Continue)
-        {
-            if (vma.IsAnonymous || vma.Type.UffdOps.GetFolioNoAlloc == null)
-                return Errno.EINVAL;
-        }
-        else if (kind != MfillKind.Poison && (ops is null || ops.UffdOps.AllocFolio == null))
-            return Errno.EINVAL;
-
-        while (copied < len)
-        {
-            ulong addr = dst + copied;
-            Errno e = kind switch
-            {
-                MfillKind.Copy => MfillAtomicPteCopy(vma, addr, ops!, sharedFile, ref source, copied, ref pending, wp),
-                MfillKind.ZeroPage => sharedFile
-                    ? MfillAtomicPteCopy(vma, addr, ops!, sharedFile, ref source, copied, ref pending, wp)
-                    : MfillAtomicPteZeropage(vma, addr),
-                MfillKind.Poison => MfillAtomicPtePoison(vma, addr),
-                _ => MfillAtomicPteContinue(vma, addr, wp),
-            };
-            if (e != Errno.None)
-                return e;
-            copied += Folio.BasePageSize;
-        }
-        return Errno.None;
+        finally { mm.MmapLock.ExitReadLock(); }
+        return s.Copied > 0 ? (long)s.Copied : -(long)err;
     }
 
     /// <summary>
-    /// Models <c>mfill_atomic_pte_copy</c> (mm/userfaultfd.c, vm_uffd_ops series / seed 001): <c>AllocFolio</c>, copy the
-    /// source (a zeroed folio for ZEROPAGE on shared memory), <c>FilemapAdd</c> for a shared file mapping, install the
-    /// entry, and <c>FilemapRemove</c> when it cannot be installed.
+    /// Models <c>mfill_get_vma</c> (mm/userfaultfd.c) with the checks <c>mfill_atomic</c> makes of the VMA it found; the
+    /// caller holds the mmap read lock. The one registered VMA holding [dst_start, dst_start+len) (else ENOENT);
+    /// mmap_changing → EAGAIN; MODE_WP without VM_UFFD_WP → EINVAL. hugetlb: ZEROPAGE, or dst/len not multiples of the huge
+    /// page size → EINVAL. Otherwise: shared anonymous → EINVAL; CONTINUE needs a file VMA whose type has
+    /// <c>GetFolioNoAlloc</c>, COPY and ZEROPAGE tables with <c>AllocFolio</c> (EINVAL). Sets <see cref="MfillState.Vma"/>
+    /// and <see cref="MfillState.Ops"/>.
     /// </summary>
-    private unsafe Errno MfillAtomicPteCopy(Vma vma, ulong addr, MemoryTypeOps ops, bool sharedFile, ref MfillSource source,
-        ulong offset, ref Folio? pending, bool wp)
+    private unsafe Errno MfillGetVma(ref MfillState s)
     {
-        var view = vma.View;
-        Folio folio;
-        if (pending is not null)
+        s.Vma = null;
+        s.Ops = null;
+        var mm = Mm;
+        var vma = mm.VmaLookup(s.DstStart);
+        if (mm.Exited || vma is null || s.DstStart + s.Len > vma.End || vma.UffdCtx is null)
+            return Errno.ENOENT;
+        if (MmapChanging > 0)
+            return Errno.EAGAIN;
+        if (s.Wp && !vma.UffdWp)
+            return Errno.EINVAL;
+        if (vma.IsHugetlb)
         {
-            folio = pending;
-            pending = null;
+            if (s.Mode == MfillMode.ZeroPage)
+                return Errno.EINVAL;
+            ulong hs = (ulong)vma.PageSize;
+            if (((s.DstStart | s.Len) & (hs - 1)) != 0)
+                return Errno.EINVAL;
         }
         else
         {
-            var f = ops.UffdOps.AllocFolio(in view, addr);
-            if (f is null)
-                return Errno.ENOMEM;
-            folio = f;
-            if (!source.Buffer.IsEmpty)
-                source.Buffer.Slice((int)offset, Folio.BasePageSize).CopyTo(folio.Data);
-            else if (source.Task is not null && !TryCopyFromUserAtomic(source.Task, source.Address + offset, folio.Data.Slice(0, Folio.BasePageSize)))
+            if (vma.IsAnonymous && vma.IsShared)
+                return Errno.EINVAL;
+            var ops = vma.IsShared ? vma.Type : mm.Kernel.AnonymousType;
+            if (s.Mode == MfillMode.Continue)
             {
-                pending = folio;
-                return NeedSourceFault;
+                if (vma.IsAnonymous || vma.Type.UffdOps.GetFolioNoAlloc == null)
+                    return Errno.EINVAL;
+            }
+            else if (s.Mode != MfillMode.Poison && (ops is null || ops.UffdOps.AllocFolio == null))
+                return Errno.EINVAL;
+            s.Ops = ops;
+        }
+        s.Vma = vma;
+        return Errno.None;
+    }
+
+    /// <summary>Models <c>mfill_atomic_pte</c> (mm/userfaultfd.c): one base page, by mode.</summary>
+    private Errno MfillAtomicPte(ref MfillState s) => s.Mode switch
+    {
+        MfillMode.Copy => MfillAtomicPteCopy(ref s),
+        MfillMode.ZeroPage => MfillAtomicPteZeropage(ref s),
+        MfillMode.Continue => MfillAtomicPteContinue(ref s),
+        _ => MfillAtomicPtePoison(s.Vma!, s.DstAddr),
+    };
+
+    /// <summary>
+    /// Models <c>mfill_atomic_pte_copy</c> (mm/userfaultfd.c, vm_uffd_ops series): <c>AllocFolio</c>, copy the source with
+    /// page faults disabled (<see cref="MfillCopyFolioLocked"/>) or, when it is not resident, with the locks dropped
+    /// (<see cref="MfillCopyFolioRetry"/>), then <see cref="MfillAtomicPteInstallFolio"/>.
+    /// </summary>
+    private unsafe Errno MfillAtomicPteCopy(ref MfillState s)
+    {
+        var view = s.Vma!.View;
+        var folio = s.Ops!.UffdOps.AllocFolio(in view, s.DstAddr);
+        if (folio is null)
+            return Errno.ENOMEM;
+        var data = folio.Data.Slice(0, Folio.BasePageSize);
+        if (!MfillCopyFolioLocked(ref s, data))
+        {
+            var e = MfillCopyFolioRetry(ref s, data);
+            if (e != Errno.None)
+            {
+                folio.Put();
+                return e;
             }
         }
+        return MfillAtomicPteInstallFolio(ref s, folio);
+    }
+
+    /// <summary>
+    /// Models <c>mfill_atomic_pte_zeropage</c> (mm/userfaultfd.c): maps the shared zero page; in a shared file mapping,
+    /// where the page cache must hold the page, a zeroed folio from the type's <c>AllocFolio</c> instead
+    /// (<c>mfill_atomic_pte_zeroed_folio</c>).
+    /// </summary>
+    private unsafe Errno MfillAtomicPteZeropage(ref MfillState s)
+    {
+        var vma = s.Vma!;
+        if (!vma.IsShared || vma.IsAnonymous)
+            return MfillInstallIntoNone(vma, s.DstAddr, PteFlags.Present | PteFlags.ZeroPage);
+        var view = vma.View;
+        var folio = s.Ops!.UffdOps.AllocFolio(in view, s.DstAddr);
+        if (folio is null)
+            return Errno.ENOMEM;
+        folio.Data.Slice(0, Folio.BasePageSize).Clear();
+        return MfillAtomicPteInstallFolio(ref s, folio);
+    }
+
+    /// <summary>
+    /// Models the tail of <c>__mfill_atomic_pte</c> (mm/userfaultfd.c, vm_uffd_ops series) shared by COPY and ZEROPAGE:
+    /// mark the new folio uptodate, <c>FilemapAdd</c> it in a shared file mapping, install the entry, and
+    /// <c>FilemapRemove</c> it when the entry cannot be installed. Takes the caller's folio reference.
+    /// </summary>
+    private unsafe Errno MfillAtomicPteInstallFolio(ref MfillState s, Folio folio)
+    {
+        var vma = s.Vma!;
+        var ops = s.Ops!;
+        ulong addr = s.DstAddr;
+        bool sharedFile = vma.IsShared && !vma.IsAnonymous;
+        var view = vma.View;
         folio.SetFlags(FolioFlags.Uptodate);
         if (sharedFile)
         {
@@ -250,7 +307,7 @@ public sealed partial class UserfaultfdCtx
             }
         }
         var table = Mm.PageTable.Alloc(addr);
-        var ie = MfillAtomicInstallPte(vma, table, addr, folio, sharedFile, wp, huge: false);
+        var ie = MfillAtomicInstallPte(vma, table, addr, folio, sharedFile, s.Wp, huge: false);
         if (ie != Errno.None)
         {
             if (sharedFile)
@@ -264,15 +321,14 @@ public sealed partial class UserfaultfdCtx
         return Errno.None;
     }
 
-    /// <summary>Models <c>mfill_atomic_pte_zeropage</c> (mm/userfaultfd.c): maps the shared zero page.</summary>
-    private Errno MfillAtomicPteZeropage(Vma vma, ulong addr) => MfillInstallIntoNone(vma, addr, PteFlags.Present | PteFlags.ZeroPage);
-
     /// <summary>
     /// Models <c>mfill_atomic_pte_continue</c> (mm/userfaultfd.c): <c>GetFolioNoAlloc</c> (absent → EFAULT), HWPoison → EIO,
     /// install the page-cache folio (EEXIST when mapped).
     /// </summary>
-    private unsafe Errno MfillAtomicPteContinue(Vma vma, ulong addr, bool wp)
+    private unsafe Errno MfillAtomicPteContinue(ref MfillState s)
     {
+        var vma = s.Vma!;
+        ulong addr = s.DstAddr;
         var folio = vma.Type.UffdOps.GetFolioNoAlloc(vma.File!.Inode, vma.PageIndex(addr));
         if (folio is null)
             return Errno.EFAULT;
@@ -283,11 +339,40 @@ public sealed partial class UserfaultfdCtx
             return Errno.EIO;
         }
         var table = Mm.PageTable.Alloc(addr);
-        var e = MfillAtomicInstallPte(vma, table, addr, folio, pageInCache: true, wp, huge: false);
+        var e = MfillAtomicInstallPte(vma, table, addr, folio, pageInCache: true, s.Wp, huge: false);
         folio.Unlock();
         if (e != Errno.None)
             folio.Put();
         return e;
+    }
+
+    /// <summary>
+    /// Models <c>mfill_copy_folio_locked</c> (mm/userfaultfd.c): copies the source of the page being filled into
+    /// <paramref name="dst"/> with page faults disabled. False when a user-address source is not resident now.
+    /// </summary>
+    private bool MfillCopyFolioLocked(ref MfillState s, Span<byte> dst)
+    {
+        if (s.SrcTask is null)
+        {
+            s.SrcBuffer.Slice((int)s.Copied, dst.Length).CopyTo(dst);
+            return true;
+        }
+        return TryCopyFromUserAtomic(s.SrcTask, s.SrcAddr, dst);
+    }
+
+    /// <summary>
+    /// Models <c>mfill_copy_folio_retry</c> (mm/userfaultfd.c): drops the mmap lock (<c>mfill_put_vma</c>), copies the
+    /// source with page faults enabled (a kernel-mode access: SIGBUS / SIGSEGV → EFAULT), retakes the lock and looks the
+    /// destination up again (<see cref="MfillGetVma"/>: it may have changed meanwhile).
+    /// </summary>
+    private Errno MfillCopyFolioRetry(ref MfillState s, Span<byte> dst)
+    {
+        Mm.MmapLock.ExitReadLock();
+        var r = s.SrcTask!.Access(s.SrcAddr, dst, write: false, FaultFlags.AllowRetry | FaultFlags.Killable);
+        Mm.MmapLock.EnterReadLock();
+        if (r != AccessResult.Ok)
+            return Errno.EFAULT;
+        return MfillGetVma(ref s);
     }
 
     /// <summary>
@@ -315,109 +400,6 @@ public sealed partial class UserfaultfdCtx
         return Errno.None;
     }
 
-    /// <summary>
-    /// Models <c>mfill_atomic_hugetlb</c> (mm/userfaultfd.c): ZEROPAGE → EINVAL; dst and len must be multiples of the huge
-    /// page size (EINVAL); per huge page under the fault mutex: COPY allocates a huge folio (shared: into the page cache,
-    /// EEXIST if cached), CONTINUE maps the cached one (EFAULT if absent); an entry not none → EEXIST.
-    /// </summary>
-    private Errno MfillAtomicHugetlb(Vma vma, ulong dst, ulong len, MfillKind kind, ref MfillSource source, bool wp, ref ulong copied, ref Folio? pending)
-    {
-        if (kind == MfillKind.ZeroPage)
-            return Errno.EINVAL;
-        ulong hs = (ulong)vma.PageSize;
-        if (((dst | len) & (hs - 1)) != 0)
-            return Errno.EINVAL;
-        var inode = vma.File!.Inode;
-        while (copied < len)
-        {
-            ulong addr = dst + copied;
-            long idx = vma.PageIndex(addr);
-            var mutex = Mm.Kernel.HugetlbFaultMutex(inode, idx);
-            var table = Mm.PageTable.Alloc(addr);
-            Errno e;
-            mutex.Enter();
-            try
-            {
-                e = kind == MfillKind.Copy
-                    ? HugetlbMfillCopy(vma, table, addr, idx, ref source, copied, ref pending, wp)
-                    : kind == MfillKind.Poison
-                        ? MfillAtomicPtePoison(vma, addr)
-                        : HugetlbMfillContinue(vma, table, addr, idx, wp);
-            }
-            finally { mutex.Exit(); }
-            if (e != Errno.None)
-                return e;
-            copied += hs;
-        }
-        return Errno.None;
-    }
-
-    /// <summary>Models <c>hugetlb_mfill_atomic_pte</c> for COPY (mm/hugetlb.c).</summary>
-    private Errno HugetlbMfillCopy(Vma vma, PteTable table, ulong addr, long idx, ref MfillSource source, ulong offset, ref Folio? pending, bool wp)
-    {
-        lock (table.Ptl)
-        {
-            ref Pte p = ref table[addr];
-            if (!p.IsNone && !p.IsUffdWpMarker)
-                return Errno.EEXIST;
-        }
-        Folio folio;
-        if (pending is not null)
-        {
-            folio = pending;
-            pending = null;
-        }
-        else
-        {
-            var f = Mm.Kernel.Allocator.Alloc(vma.PageSize);
-            if (f is null)
-                return Errno.ENOMEM;
-            folio = f;
-            if (!source.Buffer.IsEmpty)
-                source.Buffer.Slice((int)offset, vma.PageSize).CopyTo(folio.Data);
-            else if (source.Task is not null && !TryCopyFromUserAtomic(source.Task, source.Address + offset, folio.Data))
-            {
-                pending = folio;
-                return NeedSourceFault;
-            }
-        }
-        folio.SetFlags(FolioFlags.Uptodate);
-        var inode = vma.File!.Inode;
-        if (vma.IsShared)
-        {
-            var e = inode.Cache.Add(folio, idx);
-            if (e != Errno.None)
-            {
-                folio.Put();
-                return e;
-            }
-        }
-        var ie = MfillAtomicInstallPte(vma, table, addr, folio, vma.IsShared, wp, huge: true);
-        if (ie != Errno.None)
-        {
-            if (vma.IsShared)
-                inode.Cache.Remove(folio);
-            folio.Put();
-        }
-        return ie;
-    }
-
-    /// <summary>Models <c>hugetlb_mfill_atomic_pte</c> for CONTINUE (mm/hugetlb.c).</summary>
-    private static Errno HugetlbMfillContinue(Vma vma, PteTable table, ulong addr, long idx, bool wp)
-    {
-        var folio = vma.File!.Inode.Cache.Get(idx);
-        if (folio is null)
-            return Errno.EFAULT;
-        if ((folio.Flags & FolioFlags.HwPoison) != 0)
-        {
-            folio.Put();
-            return Errno.EIO;
-        }
-        var e = MfillAtomicInstallPte(vma, table, addr, folio, pageInCache: true, wp, huge: true);
-        if (e != Errno.None)
-            folio.Put();
-        return e;
-    }
 
     /// <summary>
     /// <c>copy_from_user</c> with page faults disabled: succeeds only when every source page is mapped readable now.

@@ -14,8 +14,8 @@ public sealed partial class UserfaultfdCtx
     {
         if (RangeIoctlChecks(start, len, (mode & ~UffdPoisonMode.DontWake) == 0) is { } fail)
             return fail;
-        var none = default(MfillSource);
-        long ret = MfillAtomic(start, len, MfillKind.Poison, ref none, wp: false);
+        var state = new MfillState(MfillMode.Poison, start, len, wp: false);
+        long ret = MfillAtomic(ref state);
         return FinishFill(ret, start, len, (mode & UffdPoisonMode.DontWake) != 0);
     }
 

@@ -144,4 +144,26 @@ public sealed partial class Mm
         finally { MmapLock.EnterReadLock(); }
         return false;
     }
+
+    /// <summary>
+    /// Models <c>userfaultfd_must_wait</c> / <c>userfaultfd_huge_must_wait</c> (fs/userfaultfd.c): after queueing, the
+    /// faulter sleeps only if the entry is still none (or a uffd-wp marker), or, for WP, still write-protected; so a
+    /// resolution that raced ahead is never slept through.
+    /// </summary>
+    internal bool UserfaultfdMustWait(Vma vma, ulong address, VmFlags reason)
+    {
+        ulong a = address & ~((ulong)vma.PageSize - 1);
+        var table = PageTable.Lookup(a);
+        if (table is null)
+            return true;
+        lock (table.Ptl)
+        {
+            ref Pte p = ref table[a];
+            if (p.IsNone || p.IsUffdWpMarker)
+                return true;
+            if (reason == VmFlags.UffdWp && p.IsPresent && !p.IsWritable && p.IsUffdWp)
+                return true;
+            return false;
+        }
+    }
 }

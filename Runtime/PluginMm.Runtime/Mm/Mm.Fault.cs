@@ -312,71 +312,6 @@ public sealed partial class Mm
         => Kernel.FaultAroundPages > 1 && (vma.Flags & (VmFlags.UffdWp | VmFlags.UffdMinor)) == 0 && !vma.IsAnonymous;
 
     /// <summary>
-    /// Models <c>do_fault_around</c> + <c>filemap_map_pages</c> (mm/memory.c, mm/filemap.c): maps, read-only unless the
-    /// mapping is shared and writable, the folios already in the page cache around the faulting address, within the
-    /// VMA, the page table and <c>i_size</c>. Returns <see cref="VmFaultResult.NoPage"/> when the faulting page got mapped.
-    /// </summary>
-    /// <remarks>
-    /// Departure: Linux does this only for memory types with <c>vm_ops-&gt;map_pages</c> (shmem yes, guest_memfd no). The
-    /// tables have no such hook, so the model applies it to every page-cache type; it only maps folios that are already
-    /// cached and never allocates, so a type whose <c>Fault</c> refuses access (guest_memfd without INIT_SHARED) never has
-    /// cached folios that fault-around could expose through a user mapping.
-    /// </remarks>
-    internal VmFaultResult DoFaultAround(Vma vma, ulong address, PteTable table)
-    {
-        ulong window = (ulong)Kernel.FaultAroundPages * Folio.BasePageSize;
-        ulong start = Math.Max(address & ~(window - 1), vma.Start);
-        ulong end = Math.Min((address & ~(window - 1)) + window, vma.End);
-        ulong tableStart = address & ~(PteTable.Span - 1);
-        start = Math.Max(start, tableStart);
-        end = Math.Min(end, tableStart + PteTable.Span);
-        var inode = vma.File!.Inode;
-        long limit = inode.PageCount;
-        bool writable = vma.IsShared && (vma.Flags & VmFlags.Write) != 0;
-        bool mapped = false;
-        for (ulong a = start; a < end; a += Folio.BasePageSize)
-        {
-            long idx = vma.PageIndex(a);
-            if (idx >= limit)
-                break;
-            var folio = inode.Cache.Get(idx);
-            if (folio is null)
-                continue;
-            if ((folio.Flags & (FolioFlags.Uptodate | FolioFlags.HwPoison)) != FolioFlags.Uptodate)
-            {
-                folio.Put();
-                continue;
-            }
-            // filemap_map_pages: skip a locked folio (e.g. one UFFDIO_COPY is still installing, and may take back out of the
-            // page cache if its install fails) and one no longer in this page cache.
-            if (!folio.TryLock())
-            {
-                folio.Put();
-                continue;
-            }
-            if (folio.Mapping != inode)
-            {
-                folio.Unlock();
-                folio.Put();
-                continue;
-            }
-            lock (table.Ptl)
-            {
-                if (!table[a].IsNone)
-                {
-                    folio.Unlock();
-                    folio.Put();
-                    continue;
-                }
-                table.Set(a, new Pte { Folio = folio, Flags = PteFlags.Present | (writable ? PteFlags.Writable : 0) });
-            }
-            folio.Unlock();
-            if (a == address) mapped = true;
-        }
-        return mapped ? VmFaultResult.NoPage : VmFaultResult.None;
-    }
-
-    /// <summary>
     /// Models <c>do_wp_page</c> (mm/memory.c): a write to a present read-only entry. uffd-wp protected →
     /// <c>handle_userfault(VM_UFFD_WP)</c>, or with WP_ASYNC the bit is cleared in place and the write proceeds; shared mapping → make writable (<c>wp_page_shared</c>); an exclusive anonymous
     /// folio → reuse (<c>wp_page_reuse</c>); otherwise copy (<c>wp_page_copy</c>: zero page, page-cache page in a private
@@ -434,28 +369,6 @@ public sealed partial class Mm
         }
         InvalidateRangeEnd(addr, addr + Folio.BasePageSize, MmuNotifyEvent.Clear);
         return VmFaultResult.None;
-    }
-
-    /// <summary>
-    /// Models <c>userfaultfd_must_wait</c> / <c>userfaultfd_huge_must_wait</c> (fs/userfaultfd.c): after queueing, the
-    /// faulter sleeps only if the entry is still none (or a uffd-wp marker), or, for WP, still write-protected; so a
-    /// resolution that raced ahead is never slept through.
-    /// </summary>
-    internal bool UserfaultfdMustWait(Vma vma, ulong address, VmFlags reason)
-    {
-        ulong a = address & ~((ulong)vma.PageSize - 1);
-        var table = PageTable.Lookup(a);
-        if (table is null)
-            return true;
-        lock (table.Ptl)
-        {
-            ref Pte p = ref table[a];
-            if (p.IsNone || p.IsUffdWpMarker)
-                return true;
-            if (reason == VmFlags.UffdWp && p.IsPresent && !p.IsWritable && p.IsUffdWp)
-                return true;
-            return false;
-        }
     }
 }
 

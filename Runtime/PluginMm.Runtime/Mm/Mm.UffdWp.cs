@@ -1,22 +1,6 @@
 using PluginMm.Hmm;
 namespace PluginMm.Runtime;
 
-/// <summary>Bits of a <c>/proc/pid/pagemap</c> entry (fs/proc/task_mmu.c) that the model reports.</summary>
-[Flags]
-public enum PagemapFlags : ulong
-{
-    /// <summary>Nothing mapped, no marker.</summary>
-    None = 0,
-    /// <summary><c>PM_MMAP_EXCLUSIVE</c> (bit 56): the page is mapped only here.</summary>
-    MmapExclusive = 1UL << 56,
-    /// <summary><c>PM_UFFD_WP</c> (bit 57): the entry (present, or a uffd-wp PTE marker) is userfaultfd write-protected.</summary>
-    UffdWp = 1UL << 57,
-    /// <summary><c>PM_FILE</c> (bit 61): a page-cache page.</summary>
-    File = 1UL << 61,
-    /// <summary><c>PM_PRESENT</c> (bit 63).</summary>
-    Present = 1UL << 63,
-}
-
 public sealed partial class Mm
 {
     /// <summary>
@@ -100,34 +84,23 @@ public sealed partial class Mm
            && p.Folio is { Mapping: null } f && f.RefCount == 1;
 
     /// <summary>
-    /// The model's <c>/proc/pid/pagemap</c> entry for <paramref name="address"/> (<c>pte_to_pagemap_entry</c>,
-    /// fs/proc/task_mmu.c): PM_PRESENT, PM_FILE, PM_MMAP_EXCLUSIVE and PM_UFFD_WP (bit 57, set for a write-protected present
-    /// entry and for a uffd-wp PTE marker). Takes the mmap read lock.
+    /// Models <c>uffd_wp_range(vma, start, len, false)</c> (mm/userfaultfd.c) as used by unregister and release: clears the
+    /// uffd-wp bit of present entries and drops uffd-wp markers. Caller holds the mmap lock.
     /// </summary>
-    public PagemapFlags Pagemap(ulong address)
+    internal void ClearUffdWp(Vma vma, ulong start, ulong end)
     {
-        MmapLock.EnterReadLock();
-        try
+        int dummy = 0;
+        PageTable.ForEachTable(start, end, ref dummy, static (PteTable t, ulong s, ulong e, ref int _) =>
         {
-            var vma = VmaLookup(address);
-            if (vma is null)
-                return PagemapFlags.None;
-            var p = PageTable.Get(address & ~((ulong)vma.PageSize - 1));
-            var r = PagemapFlags.None;
-            if (p.IsPresent)
+            lock (t.Ptl)
             {
-                r |= PagemapFlags.Present;
-                if (!p.IsZeroPage && p.Folio?.Mapping is not null)
-                    r |= PagemapFlags.File;
-                if (!p.IsZeroPage && p.Folio is { } f && f.RefCount == (f.Mapping is null ? 1 : 2))
-                    r |= PagemapFlags.MmapExclusive;
-                if ((p.Flags & PteFlags.UffdWp) != 0)
-                    r |= PagemapFlags.UffdWp;
+                for (ulong a = s; a < e; a += Folio.BasePageSize)
+                {
+                    ref Pte p = ref t[a];
+                    if (p.IsUffdWpMarker) t.Clear(a);
+                    else if (p.IsPresent) p.Flags &= ~PteFlags.UffdWp;
+                }
             }
-            else if (p.IsUffdWpMarker)
-                r |= PagemapFlags.UffdWp;
-            return r;
-        }
-        finally { MmapLock.ExitReadLock(); }
+        });
     }
 }
