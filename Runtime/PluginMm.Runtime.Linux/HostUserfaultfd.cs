@@ -64,9 +64,10 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
     private UffdFeatures _features;
     private volatile bool _nonBlocking;
 
-    private HostUserfaultfd(int fd, UffdOpenFlags flags)
+    private HostUserfaultfd(int fd, UffdOpenFlags flags, bool ownsHandle = true)
     {
-        _handle = new FdHandle(fd);
+        _handle = new FdHandle(fd, ownsHandle);
+        OwnsDescriptor = ownsHandle;
         OpenFlags = flags;
         _nonBlocking = (flags & UffdOpenFlags.NonBlocking) != 0;
         PageSize = LibC.PageSize;
@@ -76,8 +77,11 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
     /// <see cref="UffdOpenPath.Syscall"/> (never <see cref="UffdOpenPath.Auto"/>).</summary>
     public UffdOpenPath OpenedThrough { get; private init; }
 
-    /// <summary>The flags the fd was created with.</summary>
+    /// <summary>The flags the fd was created with (for an adopted fd: its <c>O_NONBLOCK</c>/<c>O_CLOEXEC</c> state at adoption).</summary>
     public UffdOpenFlags OpenFlags { get; }
+
+    /// <summary>Whether <see cref="Dispose"/> closes the descriptor (false for a non-owning <see cref="Adopt"/>).</summary>
+    public bool OwnsDescriptor { get; }
 
     /// <summary>The file descriptor number (for <see cref="UffdEpoll"/> or an external event loop). -1 after <see cref="Dispose"/>.</summary>
     public int Fd => _handle.IsClosed ? -1 : (int)_handle.DangerousGetHandle();
@@ -120,19 +124,64 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
     }
 
     /// <summary>
-    /// Takes ownership of a userfaultfd descriptor this process was given rather than created: one taken from another
-    /// process with <c>pidfd_getfd(2)</c>, or the <c>ufd</c> a UFFD_EVENT_FORK message installed here
-    /// (fs/userfaultfd.c <c>resolve_userfault_fork</c>). Its ioctls act on the mm it was created for (<c>ctx-&gt;mm</c>).
-    /// <paramref name="features"/> are those its context already has (a forked context inherits its parent's,
-    /// <c>dup_userfaultfd</c>); O_NONBLOCK is read from the descriptor.
+    /// Wraps a userfaultfd this process already holds — received from another process (<see cref="UffdSocket"/>), or
+    /// the <c>ufd</c> of a FORK message (<see cref="FromForkMessage"/>). With <paramref name="ownsDescriptor"/> false,
+    /// <see cref="Dispose"/> leaves the descriptor open (the caller keeps it). The sender normally did the
+    /// <c>UFFDIO_API</c> handshake already (a second one fails); <see cref="Features"/> is then read from
+    /// <c>/proc/self/fdinfo</c> (fs/userfaultfd.c userfaultfd_show_fdinfo, the <c>API:</c> line). With
+    /// <paramref name="verify"/> (the default) an fd that is not a userfaultfd (<c>/proc/self/fd/N</c> is not
+    /// <c>anon_inode:[userfaultfd]</c>) is refused with ENOTTY, a closed one with EBADF.
     /// </summary>
-    public static HostUserfaultfd Adopt(int fd, UffdFeatures features = UffdFeatures.None)
+    public static Errno Adopt(int fd, bool ownsDescriptor, out HostUserfaultfd? uffd, bool verify = true)
     {
-        int fl = LibC.Fcntl(fd, LibC.F_GETFL, 0);
+        uffd = null;
+        int fl = fd < 0 ? -1 : LibC.Fcntl(fd, LibC.F_GETFL, 0);
         if (fl < 0)
-            throw new ArgumentException($"fd {fd}: {LibC.LastErrno}", nameof(fd));
-        var flags = (fl & Uapi.O_NONBLOCK) != 0 ? UffdOpenFlags.NonBlocking : 0;
-        return new HostUserfaultfd(fd, flags) { _features = features };
+            return Errno.EBADF;
+        if (verify && ReadLink($"/proc/self/fd/{fd}") is { } target && target != "anon_inode:[userfaultfd]")
+            return Errno.ENOTTY;
+        int fdFlags = LibC.Fcntl(fd, SocketCalls.F_GETFD, 0);
+        var flags = ((fl & Uapi.O_NONBLOCK) != 0 ? UffdOpenFlags.NonBlocking : UffdOpenFlags.None)
+                  | (fdFlags > 0 && (fdFlags & 1) != 0 ? UffdOpenFlags.CloseOnExec : UffdOpenFlags.None);
+        uffd = new HostUserfaultfd(fd, flags, ownsDescriptor);
+        uffd._features = ReadFdinfoFeatures(fd);
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Wraps the new userfaultfd of a FORK message (<c>msg.arg.fork.ufd</c>, installed in this process by the read,
+    /// fs/userfaultfd.c resolve_userfault_fork), owning it. EINVAL if the message is not a FORK.
+    /// </summary>
+    public static Errno FromForkMessage(in UffdMsg msg, out HostUserfaultfd? uffd)
+    {
+        uffd = null;
+        return msg.Event != UffdEvent.Fork ? Errno.EINVAL : Adopt((int)msg.ForkUfd, ownsDescriptor: true, out uffd);
+    }
+
+    private static string? ReadLink(string path)
+    {
+        byte* buf = stackalloc byte[256];
+        nint n = SocketCalls.ReadLink(path, buf, 256);
+        return n < 0 ? null : System.Text.Encoding.UTF8.GetString(buf, (int)n);
+    }
+
+    // "API:\t%Lx:%x:%Lx\n": UFFD_API, ctx->features, UFFD_API_IOCTLS.
+    private static UffdFeatures ReadFdinfoFeatures(int fd)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/self/fdinfo/{fd}"))
+            {
+                if (!line.StartsWith("API:", StringComparison.Ordinal))
+                    continue;
+                var parts = line[4..].Trim().Split(':');
+                if (parts.Length >= 2 && ulong.TryParse(parts[1], System.Globalization.NumberStyles.HexNumber, null, out ulong f))
+                    return (UffdFeatures)f & ~(UffdFeatures)(1UL << 63); // UFFD_FEATURE_INITIALIZED is internal
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return UffdFeatures.None;
     }
 
     private static int OpenThroughDevice(int flags, out Errno errno)
@@ -239,6 +288,13 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
                 while (true)
                 {
                     nint n = LibC.Read(fd, p, (nuint)(buffer.Length * sizeof(UffdMsg)));
+                    if (n >= 0 && n % sizeof(UffdMsg) != 0)
+                    {
+                        // The kernel only ever returns whole messages (userfaultfd_read_iter); a partial one means
+                        // the fd is not a userfaultfd. Report it rather than dropping the tail.
+                        ShortReadBytes = n % sizeof(UffdMsg);
+                        return new UffdioResult(Errno.EIO, n / sizeof(UffdMsg));
+                    }
                     if (n >= 0)
                         return new UffdioResult(Errno.None, n / sizeof(UffdMsg));
                     var e = LibC.LastErrno;
@@ -249,6 +305,10 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
         }
         finally { _handle.DangerousRelease(); }
     }
+
+    /// <summary>Bytes of a trailing partial message of the last <see cref="Read"/> that returned EIO (0 otherwise
+    /// untouched): a read of a non-multiple of <c>sizeof(struct uffd_msg)</c> is reported, not truncated.</summary>
+    public long ShortReadBytes { get; private set; }
 
     /// <inheritdoc/>
     public PollResult Poll(int timeoutMs)
@@ -423,7 +483,7 @@ public sealed unsafe class HostUserfaultfd : IUserfaultfd
 
     private sealed class FdHandle : SafeHandleMinusOneIsInvalid
     {
-        public FdHandle(int fd) : base(ownsHandle: true) => SetHandle(fd);
+        public FdHandle(int fd, bool ownsHandle) : base(ownsHandle) => SetHandle(fd);
 
         protected override bool ReleaseHandle() => LibC.Close((int)handle) == 0;
     }

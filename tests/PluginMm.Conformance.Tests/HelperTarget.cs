@@ -57,11 +57,12 @@ public sealed class HelperTarget : IUffdTarget
     public IUserfaultfd? OpenUffd(int flags, bool device, out Errno errno)
     {
         int fd = H.Root.OpenUffd(flags, device, out errno);
-        return fd < 0 ? null : HostUserfaultfd.Adopt(fd);
+        return fd < 0 ? null : HostUserfaultfd.Adopt(fd, ownsDescriptor: true, out var uffd) == Errno.None ? uffd : null;
     }
 
     /// <inheritdoc/>
-    public IUserfaultfd AdoptForked(IUserfaultfd parent, in UffdMsg fork) => HostUserfaultfd.Adopt((int)fork.ForkUfd, parent.Features);
+    public IUserfaultfd AdoptForked(IUserfaultfd parent, in UffdMsg fork) =>
+        HostUserfaultfd.FromForkMessage(fork, out var child) == Errno.None ? child! : throw new InvalidOperationException("not a FORK message with a userfaultfd");
 
     /// <inheritdoc/>
     public ITargetProcess? Main => new Proc(H.Root);

@@ -43,7 +43,8 @@ public sealed class HostTarget : IUffdTarget
     }
 
     /// <inheritdoc/>
-    public IUserfaultfd AdoptForked(IUserfaultfd parent, in UffdMsg fork) => HostUserfaultfd.Adopt((int)fork.ForkUfd, parent.Features);
+    public IUserfaultfd AdoptForked(IUserfaultfd parent, in UffdMsg fork) =>
+        HostUserfaultfd.FromForkMessage(fork, out var child) == Errno.None ? child! : throw new InvalidOperationException("not a FORK message with a userfaultfd");
 
     /// <inheritdoc/>
     public ITargetProcess? Main => null;
