@@ -95,7 +95,7 @@ public sealed class ModelTarget : IUffdTarget
                 if (type == MemType.GuestMemfd)
                 {
                     PageSize = Folio.BasePageSize;
-                    e = t._kernel.GuestMemfdCreate((long)pages * PageSize, HelperTarget.GuestMemfdMmapInitShared, out file);
+                    e = t._kernel.GuestMemfdCreate("guest_memfd", (long)pages * PageSize, HelperTarget.GuestMemfdMmapInitShared, out file);
                 }
                 else if (type.IsHuge())
                 {

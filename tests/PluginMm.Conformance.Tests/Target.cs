@@ -17,7 +17,7 @@ public enum MemType
     /// <summary><c>hugetlb-private</c>: an MFD_HUGETLB memfd mapped MAP_PRIVATE, plus a MAP_SHARED alias.</summary>
     HugeTlbPrivate,
     /// <summary><c>guest_memfd</c>: a KVM guest_memfd created with GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
-    /// mapped MAP_SHARED, plus a MAP_SHARED alias (not a uffd-unit-tests type; see <see cref="Scenarios.GuestMemfdRegister"/>).</summary>
+    /// mapped MAP_SHARED, plus a MAP_SHARED alias (not a uffd-unit-tests type; see the conformance scenario <c>guest_memfd-register</c>).</summary>
     GuestMemfd,
 }
 

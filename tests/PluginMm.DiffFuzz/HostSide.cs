@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using PluginMm.Linux.Testing;
 using PluginMm.Runtime.Linux;
 using PluginMm.Userfaultfd;
 
@@ -22,7 +23,7 @@ public sealed class HostSide : Side
 
     private readonly Dictionary<Worker, FaultingThread> _threads = [];
     private readonly string? _uffdReason;
-    private MemFile? _file;
+    private HostMemFile? _file;
     private bool _mapped;
 
     private const string NrHugePages = "/proc/sys/vm/nr_hugepages";
@@ -143,7 +144,7 @@ public sealed class HostSide : Side
         }
         else
         {
-            _file = MemFile.Create($"difffuzz-{c.Type.Name()}", (long)lay.AreaLen, c.Type.IsHuge());
+            _file = HostMemFile.Create($"difffuzz-{c.Type.Name()}", (long)lay.AreaLen, c.Type.IsHuge());
             int flags = (c.Type.IsShared() ? Native.MAP_SHARED : Native.MAP_PRIVATE | (c.Type.IsHuge() ? Native.MAP_NORESERVE : 0)) | Native.MAP_FIXED;
             Check(Native.Mmap(lay.A, lay.AreaLen, rw, flags, _file.Fd, 0, out _), "mmap area");
             Check(Native.Mmap(lay.L, lay.AreaLen, rw, Native.MAP_SHARED | Native.MAP_FIXED, _file.Fd, 0, out _), "mmap alias");
