@@ -23,7 +23,7 @@ feed="$work/feed"
 passed=0; failed=0
 start=$(date +%s)
 
-if ! dotnet pack "$repo/Generators/PluginMm.Package/PluginMm.Package.csproj" -c Release -o "$feed" -nologo -v quiet >"$work/pack.log" 2>&1; then
+if ! dotnet pack "$repo/Abstractions/PluginMm.Abstractions/PluginMm.Abstractions.csproj" -c Release -o "$feed" -nologo -v quiet >"$work/pack.log" 2>&1; then
   cat "$work/pack.log"; echo "consumer-matrix: pack FAILED"; echo "consumer-matrix: 0 passed, 1 failed"; exit 1
 fi
 nupkg="$(ls "$feed"/PluginMm.*.nupkg | head -n1)"
