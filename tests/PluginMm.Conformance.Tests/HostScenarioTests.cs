@@ -84,8 +84,12 @@ public static class TraceRecorder
 /// <summary>Golden traces under <c>golden/&lt;target&gt;/</c>, in the source tree.</summary>
 public static class Golden
 {
-    private static string Dir(string target, [System.Runtime.CompilerServices.CallerFilePath] string here = "")
-        => Path.Combine(Path.GetDirectoryName(here)!, "golden", target);
+    // The project directory, recorded at build time: CallerFilePath is mapped to "/_/" by ContinuousIntegrationBuild (CI=true).
+    private static readonly string s_projectDir = typeof(Golden).Assembly
+        .GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        .OfType<System.Reflection.AssemblyMetadataAttribute>().Single(a => a.Key == "ConformanceProjectDir").Value!;
+
+    private static string Dir(string target) => Path.Combine(s_projectDir, "golden", target);
 
     /// <summary>The file of a scenario's golden trace.</summary>
     public static string PathOf(string target, string displayName) => Path.Combine(Dir(target), displayName.Replace(' ', '_').Replace('/', '_') + ".trace");
