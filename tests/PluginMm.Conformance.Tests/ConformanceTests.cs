@@ -102,20 +102,15 @@ public sealed class ConformanceTests
     }
 
     /// <summary>
-    /// Divergences this suite found whose model fix is pending (the runtime is being reorganised): the host's trace line,
+    /// Divergences this suite found whose model fix is pending: the host's trace line,
     /// and the kernel source that explains it. A known divergence is reported (Inconclusive, with the diff); a case
     /// that becomes identical fails until its entry is removed, so the list cannot go stale.
     /// </summary>
     private static readonly Dictionary<string, (string Line, string Why)> Known = new(StringComparer.Ordinal)
     {
-        ["wp-fork on shmem"] = ("- pagemap p0 present=0 swap=1 uffd-wp=1", PagemapSwap),
-        ["wp-fork-with-event on shmem"] = ("- pagemap p0 present=0 swap=1 uffd-wp=1", PagemapSwap),
         ["guest_memfd-register on guest_memfd"] = ("- register p0 2pg Missing -> EINVAL", "the model has only the series' guest_memfd, which registers; "
             + "mainline refuses it (fs/userfaultfd.c vma_can_userfault: not anonymous, shmem or hugetlb): a model 'mainline' setting is pending"),
     };
-
-    private const string PagemapSwap = "pagemap reports PM_SWAP for a uffd-wp PTE marker (fs/proc/task_mmu.c pte_to_pagemap_entry: "
-        + "every non-present swap PTE, markers included, sets PM_SWAP; pagemap_hugetlb_range does not), the model's Mm.Pagemap does not";
 
     public static IEnumerable<object[]> NotRunCases() => Scenarios.NotRun.Select(n => new object[] { n.Name });
 
