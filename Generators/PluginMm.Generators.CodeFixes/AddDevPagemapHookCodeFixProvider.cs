@@ -70,12 +70,13 @@ public sealed class AddDevPagemapHookCodeFixProvider : DocumentCodeFixProvider
             return document;
         }
 
+        string newLine = HookStubs.NewLine(await document.GetTextAsync(cancellationToken).ConfigureAwait(false));
         var newRoot = root.ReplaceNodes(additions.Keys, (original, rewritten) =>
         {
             var result = rewritten;
             foreach (var hook in additions[original].OrderBy(h => System.Array.FindIndex(DevPagemapCatalog.All, x => x.Name == h)))
             {
-                if (Stub(hook) is { } stub)
+                if (Stub(hook, newLine) is { } stub)
                 {
                     result = result.AddMembers(stub);
                 }
@@ -85,31 +86,30 @@ public sealed class AddDevPagemapHookCodeFixProvider : DocumentCodeFixProvider
         });
         var changed = document.WithSyntaxRoot(newRoot);
         changed = await Simplifier.ReduceAsync(changed, Simplifier.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return await Formatter.FormatAsync(changed, Formatter.Annotation, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return await HookStubs.FormatAsync(changed, newLine, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The hook with the exact signature and the contract's obligations as a TODO.</summary>
-    internal static MemberDeclarationSyntax? Stub(string hook)
+    /// <summary>The hook with the exact signature and the contract's obligations as a TODO, in the document's line ending.</summary>
+    internal static MemberDeclarationSyntax? Stub(string hook, string newLine)
     {
-        string? body = hook switch
+        string[]? body = hook switch
         {
             "PageFree" =>
-                "{\n" +
-                "    // TODO: take the page back into the driver's free list (" + DevPagemapCatalog.PageFree.KernelName + "); reuse it with page.ZoneDevicePageInit().\n" +
-                "}\n",
+            [
+                "{",
+                "    // TODO: take the page back into the driver's free list (" + DevPagemapCatalog.PageFree.KernelName + "); reuse it with page.ZoneDevicePageInit().",
+                "}",
+            ],
             "MigrateToRam" =>
-                "{\n" +
-                "    // TODO: migrate vmf.Folio back to system memory with migrate_vma_setup/pages/finalize (fault_page = vmf.Folio) (" + DevPagemapCatalog.MigrateToRam.KernelName + ").\n" +
-                "    return global::PluginMm.VmFaultResult.SigBus;\n" +
-                "}\n",
+            [
+                "{",
+                "    // TODO: migrate vmf.Folio back to system memory with migrate_vma_setup/pages/finalize (fault_page = vmf.Folio) (" + DevPagemapCatalog.MigrateToRam.KernelName + ").",
+                "    return global::PluginMm.VmFaultResult.SigBus;",
+                "}",
+            ],
             _ => null,
         };
         var signature = System.Array.Find(DevPagemapCatalog.All, h => h.Name == hook)?.Signature;
-        if (body is null || signature is null)
-        {
-            return null;
-        }
-
-        return SyntaxFactory.ParseMemberDeclaration("\n" + signature + "\n" + body)!.WithAdditionalAnnotations(Simplifier.Annotation, Formatter.Annotation);
+        return body is null || signature is null ? null : HookStubs.Member(newLine, [signature, .. body]);
     }
 }

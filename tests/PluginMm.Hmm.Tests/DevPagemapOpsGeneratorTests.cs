@@ -174,6 +174,19 @@ public sealed class DevPagemapOpsGeneratorTests
         Assert.HasCount(1, run.Results.Single().GeneratedSources);
     }
 
+    [TestMethod(DisplayName = "hmm dev_pagemap plugin: the PMM0030 code fix keeps a CRLF document's line endings")]
+    public async Task CodeFixKeepsCrlf()
+    {
+        var source = Driver("    public static int Other;").Replace("\r\n", "\n").Replace("\n", "\r\n");
+        var document = PluginHarness.Document(source, out var documentId, out _);
+        var (_, pmm, _) = Build((await document.Project.GetCompilationAsync())!);
+        var actions = await Fixes(new AddDevPagemapHookCodeFixProvider(), document, pmm.First(d => d.Id == "PMM0030"));
+        var solution = (await actions[0].GetOperationsAsync(CancellationToken.None)).OfType<ApplyChangesOperation>().Single().ChangedSolution;
+        var fixedText = (await solution.GetDocument(documentId)!.GetTextAsync()).ToString();
+        StringAssert.Contains(fixedText, "// TODO:");
+        Assert.AreEqual(fixedText.Split('\n').Length - 1, fixedText.Split("\r\n").Length - 1, "every line break is CRLF:\n" + fixedText);
+    }
+
     [TestMethod(DisplayName = "hmm dev_pagemap plugin: an edit elsewhere leaves every tracked step cached")]
     public void StepsAreCached()
     {
